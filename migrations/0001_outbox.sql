@@ -1,0 +1,58 @@
+-- The outbox: one row per message waiting to be published.
+-- Rows leave this table when they are published (deleted, or moved to outbox_published when a
+-- retention window is configured) or dead-lettered (moved to dead_letters), so the hot table and
+-- its indexes hold only pending work.
+CREATE TABLE :POSTBOX_SCHEMA.outbox (
+  seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id               uuid        NOT NULL,
+  topic            text        NOT NULL,
+  key              text,
+  payload          bytea       NOT NULL,
+  content_type     text        NOT NULL,
+  headers          jsonb       NOT NULL DEFAULT '{}'::jsonb,
+  correlation_id   text,
+  reply_to         text,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  -- When the row may next be claimed: deliverAt, the end of a backoff, or the end of a lease.
+  available_at     timestamptz NOT NULL DEFAULT now(),
+  -- Publish attempts started (incremented when claimed), so a crash loop still ends.
+  attempts         integer     NOT NULL DEFAULT 0,
+  -- Every failed attempt: [{ at, attempt, message, code?, delayMs? }].
+  errors           jsonb       NOT NULL DEFAULT '[]'::jsonb,
+  first_attempt_at timestamptz,
+  last_attempt_at  timestamptz,
+  -- The relay holding the lease; NULL when not leased.
+  claimed_by       text,
+  CONSTRAINT outbox_id_key UNIQUE (id)
+);
+
+-- Blocking check of the claim: rows of a key that are leased or in backoff. Only rows that were
+-- attempted are in it, so it stays tiny even with a large backlog.
+CREATE INDEX outbox_attempted_key_idx ON :POSTBOX_SCHEMA.outbox (key) WHERE attempts > 0;
+
+-- Published messages kept for a retention window (only when the relay is configured to keep them).
+CREATE TABLE :POSTBOX_SCHEMA.outbox_published (
+  id             uuid        NOT NULL,
+  topic          text        NOT NULL,
+  key            text,
+  payload        bytea       NOT NULL,
+  content_type   text        NOT NULL,
+  headers        jsonb       NOT NULL,
+  correlation_id text,
+  reply_to       text,
+  created_at     timestamptz NOT NULL,
+  attempts       integer     NOT NULL,
+  published_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_published_published_at_idx ON :POSTBOX_SCHEMA.outbox_published (published_at);
+
+-- Producer-side dedup: (topic, idempotency key) -> the first message's id, until expires_at.
+-- Kept apart from the outbox so dedup outlives the outbox row.
+CREATE TABLE :POSTBOX_SCHEMA.idempotency_keys (
+  topic           text        NOT NULL,
+  idempotency_key text        NOT NULL,
+  message_id      uuid        NOT NULL,
+  expires_at      timestamptz NOT NULL,
+  PRIMARY KEY (topic, idempotency_key)
+);
+CREATE INDEX idempotency_keys_expires_at_idx ON :POSTBOX_SCHEMA.idempotency_keys (expires_at);
