@@ -1,0 +1,137 @@
+import type { ConnectionPool } from '../db/queryable.js';
+import { quoteIdent } from '../db/schema.js';
+import { LockPurpose, schemaLockKey } from '../db/locks.js';
+import type { ClaimedMessage, CleanupCounts, CleanupOptions, RelayInfo, RelayStore, SettleCounts, Settlement } from '../relay/store.js';
+import { claimLockSql, claimSql } from './sql/claim.js';
+import { settleSql } from './sql/settle.js';
+import { heartbeatSql, unregisterRelaySql } from './sql/relays.js';
+import {
+  deleteExpiredIdempotencyKeysSql,
+  deleteOldInboxSql,
+  deleteOldPublishedSql,
+  deleteStaleRelaysSql,
+} from './sql/maintenance.js';
+
+export interface PgStoreOptions {
+  readonly pool: ConnectionPool;
+  readonly schema: string;
+  /** SQL test "this topic is ordered" (from the retry policies), or undefined when all are. */
+  readonly orderedSql?: (topicColumn: string) => string;
+}
+
+interface ClaimRow {
+  seq: string;
+  id: string;
+  topic: string;
+  key: string | null;
+  payload: Buffer;
+  content_type: string;
+  headers: Record<string, string>;
+  correlation_id: string | null;
+  reply_to: string | null;
+  created_at: Date;
+  attempts: number;
+  previous_delay_ms: number | null;
+}
+
+/** The PostgreSQL RelayStore. Statements are built once per store. */
+export function createPgStore(options: PgStoreOptions): RelayStore {
+  const { pool } = options;
+  const s = quoteIdent(options.schema);
+  const lockKey = schemaLockKey(options.schema);
+  const sql = {
+    claim: claimSql(s, options.orderedSql),
+    settle: settleSql(s),
+    heartbeat: heartbeatSql(s),
+    unregister: unregisterRelaySql(s),
+    idempotencyKeys: deleteExpiredIdempotencyKeysSql(s),
+    published: deleteOldPublishedSql(s),
+    inbox: deleteOldInboxSql(s),
+    relays: deleteStaleRelaysSql(s),
+  };
+
+  return {
+    async claim(owner, limit, leaseMs) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        await client.query(claimLockSql, [LockPurpose.Claim, lockKey]);
+        const { rows } = await client.query(sql.claim, [limit, leaseMs, owner]);
+        await client.query('COMMIT');
+        return (rows as ClaimRow[]).map(toClaimed).sort(bySeq);
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
+
+    async settle(owner, settlement, { retainPublished }) {
+      const { rows } = await pool.query(sql.settle, settleValues(owner, settlement, retainPublished));
+      return rows[0] as SettleCounts;
+    },
+
+    async heartbeat(relay: RelayInfo) {
+      await pool.query(sql.heartbeat, [relay.id, relay.hostname, relay.pid, relay.transport]);
+    },
+
+    async unregister(relayId) {
+      await pool.query(sql.unregister, [relayId]);
+    },
+
+    async cleanup(cleanup: CleanupOptions): Promise<CleanupCounts> {
+      const run = async (statement: string, olderThanMs: number): Promise<number> =>
+        (await pool.query(statement, [olderThanMs, cleanup.batchSize])).rowCount ?? 0;
+      return {
+        idempotencyKeys: await run(sql.idempotencyKeys, 0),
+        published: await run(sql.published, cleanup.retainPublishedMs),
+        inbox: cleanup.inboxRetentionMs === undefined ? 0 : await run(sql.inbox, cleanup.inboxRetentionMs),
+        relays: await run(sql.relays, cleanup.staleRelayMs),
+      };
+    },
+  };
+}
+
+function toClaimed(row: ClaimRow): ClaimedMessage {
+  return {
+    seq: row.seq,
+    id: row.id,
+    topic: row.topic,
+    key: row.key,
+    payload: row.payload,
+    contentType: row.content_type,
+    headers: row.headers,
+    correlationId: row.correlation_id,
+    replyTo: row.reply_to,
+    attempt: row.attempts,
+    createdAt: row.created_at,
+    previousDelayMs: row.previous_delay_ms,
+  };
+}
+
+function bySeq(a: ClaimedMessage, b: ClaimedMessage): number {
+  return a.seq.length - b.seq.length || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0);
+}
+
+function settleValues(owner: string, s: Settlement, retainPublished: boolean): unknown[] {
+  return [
+    owner,
+    s.published.map((r) => r.id),
+    s.published.map((r) => r.attempt),
+    s.retried.map((r) => r.id),
+    s.retried.map((r) => r.attempt),
+    s.retried.map((r) => r.delayMs),
+    s.retried.map((r) => JSON.stringify(r.error)),
+    s.dead.map((r) => r.id),
+    s.dead.map((r) => r.attempt),
+    s.dead.map((r) => r.reason),
+    s.dead.map((r) => (r.error === null ? null : JSON.stringify(r.error))),
+    s.released.map((r) => r.id),
+    s.released.map((r) => r.attempt),
+    retainPublished,
+  ];
+}

@@ -1,0 +1,144 @@
+import type { ConnectionPool } from '../db/queryable.js';
+import { DEFAULT_SCHEMA, schemaProblem } from '../db/schema.js';
+import { ConfigError, type Problem } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { RetryPoliciesInput } from '../retry/types.js';
+import { compileRetryPolicies, type RetryPolicies } from '../retry/policy.js';
+import type { Transport } from '../transport.js';
+
+export interface RelayOptions {
+  /** A pg.Pool (or anything with query() and connect()). Needs maxBatchesInFlight + 2 connections. */
+  readonly pool: ConnectionPool;
+  readonly transport: Transport;
+  readonly schema?: string;
+  readonly policies?: RetryPoliciesInput;
+  /** Unique per relay; default host:pid:random. */
+  readonly id?: string;
+  /** Messages per claim. Default 500. */
+  readonly batchSize?: number;
+  /** Batches being published at once; the next claim and the last settle overlap publishing. Default 2. */
+  readonly maxBatchesInFlight?: number;
+  /** How long a claim holds its messages; a relay that dies releases them when it expires. Default 30 s. */
+  readonly leaseMs?: number;
+  /** Fastest poll when idle and rows are expected (after a wake-up). Default 10 ms. */
+  readonly minPollIntervalMs?: number;
+  /** Slowest poll when idle: the latency bound for rows enqueued by other processes. Default 1000 ms. */
+  readonly maxPollIntervalMs?: number;
+  /** After a wake-up hint, poll at the fastest rate for this long. Default 1000 ms. */
+  readonly wakeWindowMs?: number;
+  /** Keep published messages (in outbox_published) this long. Default 0: delete at once. */
+  readonly retainPublishedMs?: number;
+  /** Delete inbox records older than this (consumers in the same schema). Default 7 days; 0 disables. */
+  readonly inboxRetentionMs?: number;
+  /** Bounded cleanup runs this often. Default 60 s. */
+  readonly cleanupIntervalMs?: number;
+  /** Rows per cleanup statement. Default 1000. */
+  readonly cleanupBatchSize?: number;
+  readonly heartbeatIntervalMs?: number;
+  /** Opt-in: LISTEN for NOTIFY wake-ups sent by createNotifier() in other processes. Needs a pg.Pool. */
+  readonly listen?: boolean;
+  /** Bounds stop(): in-flight batches get this long to finish before their publishes are aborted. Default 10 s. */
+  readonly stopTimeoutMs?: number;
+  readonly logger?: Logger;
+  /** Random source for jitter (tests). */
+  readonly random?: () => number;
+}
+
+interface RelayDefaults {
+  readonly schema: string;
+  readonly batchSize: number;
+  readonly maxBatchesInFlight: number;
+  readonly leaseMs: number;
+  readonly minPollIntervalMs: number;
+  readonly maxPollIntervalMs: number;
+  readonly wakeWindowMs: number;
+  readonly retainPublishedMs: number;
+  readonly inboxRetentionMs: number;
+  readonly cleanupIntervalMs: number;
+  readonly cleanupBatchSize: number;
+  readonly heartbeatIntervalMs: number;
+  readonly listen: boolean;
+  readonly stopTimeoutMs: number;
+}
+
+export const RELAY_DEFAULTS: RelayDefaults = Object.freeze({
+  schema: DEFAULT_SCHEMA,
+  batchSize: 500,
+  maxBatchesInFlight: 2,
+  leaseMs: 30_000,
+  minPollIntervalMs: 10,
+  maxPollIntervalMs: 1_000,
+  wakeWindowMs: 1_000,
+  retainPublishedMs: 0,
+  inboxRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  cleanupIntervalMs: 60_000,
+  cleanupBatchSize: 1_000,
+  heartbeatIntervalMs: 10_000,
+  listen: false,
+  stopTimeoutMs: 10_000,
+});
+
+type Numeric = { [K in keyof RelayDefaults]: RelayDefaults[K] extends number ? K : never }[keyof RelayDefaults];
+
+const MINIMUM: Record<Numeric, number> = {
+  batchSize: 1,
+  maxBatchesInFlight: 1,
+  leaseMs: 1_000,
+  minPollIntervalMs: 1,
+  maxPollIntervalMs: 1,
+  wakeWindowMs: 0,
+  retainPublishedMs: 0,
+  inboxRetentionMs: 0,
+  cleanupIntervalMs: 100,
+  cleanupBatchSize: 1,
+  heartbeatIntervalMs: 100,
+  stopTimeoutMs: 0,
+};
+
+const KNOWN = new Set(['pool', 'transport', 'policies', 'id', 'logger', 'random', ...Object.keys(RELAY_DEFAULTS)]);
+
+export type ResolvedRelayOptions = RelayDefaults &
+  Pick<RelayOptions, 'pool' | 'transport' | 'id' | 'logger' | 'random'> & { readonly policies: RetryPolicies };
+
+/** Applies defaults and checks every option, reporting all problems in one ConfigError. */
+export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRelayOptions> {
+  const problems: Problem[] = [];
+  for (const field of Object.keys(options)) {
+    if (!KNOWN.has(field)) problems.push({ field, message: `is not a relay option; allowed: ${[...KNOWN].join(', ')}` });
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const resolved = { ...RELAY_DEFAULTS, ...defined, policies: compilePoliciesInto(options.policies, problems) } as ResolvedRelayOptions;
+  if (typeof resolved.pool?.query !== 'function' || typeof resolved.pool?.connect !== 'function') {
+    problems.push({ field: 'pool', message: 'must be a pg.Pool (something with query() and connect())' });
+  }
+  if (typeof resolved.transport?.publish !== 'function' || typeof resolved.transport?.name !== 'string') {
+    problems.push({ field: 'transport', message: 'must be a Transport (name, publish(), close()), e.g. createRabbitMQTransport(...)' });
+  }
+  const schemaIssue = schemaProblem(resolved.schema);
+  if (schemaIssue !== undefined) problems.push({ field: 'schema', message: schemaIssue });
+  for (const [field, minimum] of Object.entries(MINIMUM) as Array<[Numeric, number]>) {
+    const value = resolved[field];
+    if (!Number.isSafeInteger(value) || value < minimum) {
+      problems.push({ field, message: `must be an integer >= ${minimum}, got ${String(value)}` });
+    }
+  }
+  if (resolved.maxPollIntervalMs < resolved.minPollIntervalMs) {
+    problems.push({ field: 'maxPollIntervalMs', message: `must be >= minPollIntervalMs (${resolved.minPollIntervalMs})` });
+  }
+  if (resolved.id !== undefined && (typeof resolved.id !== 'string' || resolved.id.length === 0 || resolved.id.length > 200)) {
+    problems.push({ field: 'id', message: 'must be a non-empty string of at most 200 characters, unique per relay' });
+  }
+  if (typeof resolved.listen !== 'boolean') problems.push({ field: 'listen', message: 'must be true or false' });
+  if (problems.length > 0) throw new ConfigError('relay options', problems);
+  return Object.freeze(resolved);
+}
+
+function compilePoliciesInto(input: RetryPoliciesInput | undefined, problems: Problem[]): RetryPolicies {
+  try {
+    return compileRetryPolicies(input);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+    return compileRetryPolicies(undefined);
+  }
+}

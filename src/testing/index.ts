@@ -1,0 +1,2 @@
+export { createMemoryTransport } from './memory-transport.js';
+export type { MemoryTransport } from './memory-transport.js';
