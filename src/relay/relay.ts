@@ -119,8 +119,36 @@ export function createRelay(options: RelayOptions): Relay {
       if (exhausted === undefined) live.push(message);
       else outcomes.set(message, exhausted);
     }
-    // Publishing must end well before the lease does, or another relay could publish the same messages.
-    const signal = AbortSignal.any([stopController.signal, AbortSignal.timeout(Math.floor(config.leaseMs * 0.8))]);
+    const guard = batchSignal();
+    try {
+      await publishWaves(live, guard.signal, outcomes);
+    } finally {
+      guard.dispose();
+    }
+    await settle(outcomes, claimedAt);
+  }
+
+  /**
+   * Aborted when the relay stops for good, or when publishing approaches the end of the lease
+   * (past it another relay may publish the same messages). Disposed after each batch, so a
+   * long-running relay keeps no listeners or timers per batch.
+   */
+  function batchSignal(): { signal: AbortSignal; dispose(): void } {
+    const controller = new AbortController();
+    const abort = (): void => controller.abort();
+    if (stopController.signal.aborted) abort();
+    stopController.signal.addEventListener('abort', abort, { once: true });
+    const timer = setTimeout(abort, Math.floor(config.leaseMs * 0.8));
+    return {
+      signal: controller.signal,
+      dispose() {
+        clearTimeout(timer);
+        stopController.signal.removeEventListener('abort', abort);
+      },
+    };
+  }
+
+  async function publishWaves(live: ClaimedMessage[], signal: AbortSignal, outcomes: Map<ClaimedMessage, MessageOutcome>): Promise<void> {
     const blockedKeys = new Set<string>();
     let unavailable: Error | undefined;
 
@@ -156,7 +184,6 @@ export function createRelay(options: RelayOptions): Relay {
 
     if (unavailable !== undefined) noteTransportUnavailable(unavailable);
     else if (live.length > 0) transportFailures = 0;
-    await settle(outcomes, claimedAt);
   }
 
   function noteTransportUnavailable(error: Error): void {
