@@ -1,0 +1,234 @@
+/**
+ * Options of the RabbitMQ connection and transport: types, defaults (one constant) and
+ * validation that reports every problem at once in one ConfigError.
+ *
+ * Routing: `routes` maps topic patterns (AMQP topic-exchange syntax, the most specific pattern
+ * wins) to an exchange and a routing key (the topic by default). A topic that no route matches is
+ * published to the default exchange ('') with the topic as the routing key, so the topic names a
+ * queue: replies to a replyTo queue and sendToQueue-style messages need no route. A topic without
+ * a route and without a queue of that name is returned by the broker and fails as unroutable.
+ */
+import { ConfigError } from '../../src/errors.js';
+import { duplicatePatterns, patternProblem } from '../../src/topic.js';
+import type { RabbitMQConnection } from './connection.js';
+import { checkTopology, type Topology, type TopologyInput } from './topology.js';
+import { checkUrl, describeUrl, urlHasHeartbeat, type RabbitMQUrl } from './url.js';
+import {
+  checkKnownFields,
+  checkName,
+  checkOptional,
+  isNonNegativeInteger,
+  isPositiveInteger,
+  isRecord,
+  show,
+  type Problems,
+} from './validation.js';
+
+export interface ReconnectOptions {
+  /** Upper bound of the first delay (full jitter: the delay is random in [0, bound]). Default 100. */
+  readonly initialMs?: number;
+  /** Cap of the bound, which doubles after each failed attempt. Default 10 000. */
+  readonly maxMs?: number;
+}
+
+export interface RabbitMQConnectionOptions {
+  /** amqp://user:password@host:5672/vhost, amqps://..., or an amqplib connect object. Never logged unredacted. */
+  readonly url: RabbitMQUrl;
+  /** Exchanges, queues and bindings declared on every (re)connect. */
+  readonly topology?: TopologyInput;
+  /** AMQP heartbeat; 0 disables it. Default: the broker's suggestion (60 s on RabbitMQ). */
+  readonly heartbeatSeconds?: number;
+  readonly reconnect?: ReconnectOptions;
+  /** Bound on one connection attempt (TCP and AMQP handshake). Default 10 000. */
+  readonly connectTimeoutMs?: number;
+  /** Shown by the broker (management UI, rabbitmqctl list_connections). Default 'postbox'. */
+  readonly connectionName?: string;
+}
+
+/** Where a topic goes: an exchange, and a routing key (default: the topic). */
+export interface Route {
+  readonly exchange: string;
+  readonly routingKey?: string;
+}
+
+interface TransportOwnOptions {
+  /** Topic pattern -> destination. Unmatched topics go to the default exchange, topic as routing key. */
+  readonly routes?: Readonly<Record<string, Route>>;
+  /** A batch's messages not confirmed this long after the batch started sending fail. Default 10 000. */
+  readonly publishTimeoutMs?: number;
+}
+
+/** The transport opens (and closes) its own connection. */
+export interface RabbitMQTransportOptions extends RabbitMQConnectionOptions, TransportOwnOptions {}
+
+/** The transport shares a connection it does not own (close() leaves it open). */
+export interface RabbitMQSharedConnectionTransportOptions extends TransportOwnOptions {
+  readonly connection: RabbitMQConnection;
+}
+
+export const RABBITMQ_DEFAULTS = Object.freeze({
+  publishTimeoutMs: 10_000,
+  reconnect: Object.freeze({ initialMs: 100, maxMs: 10_000 }),
+  connectTimeoutMs: 10_000,
+  connectionName: 'postbox',
+});
+
+export interface ResolvedConnectionOptions {
+  readonly url: RabbitMQUrl;
+  /** The url with its secrets redacted. */
+  readonly target: string;
+  readonly topology: Topology;
+  readonly heartbeatSeconds: number | undefined;
+  readonly reconnect: Required<ReconnectOptions>;
+  readonly connectTimeoutMs: number;
+  readonly connectionName: string;
+}
+
+/** A route with its routing key resolved: undefined means "the topic". */
+export interface ResolvedRoute {
+  readonly exchange: string;
+  readonly routingKey: string | undefined;
+}
+
+export interface ResolvedTransportOptions {
+  /** Set when the transport owns its connection. */
+  readonly connectionOptions: ResolvedConnectionOptions | undefined;
+  readonly connection: RabbitMQConnection | undefined;
+  readonly routes: ReadonlyArray<readonly [pattern: string, route: ResolvedRoute]>;
+  readonly publishTimeoutMs: number;
+}
+
+const CONNECTION_FIELDS = ['url', 'topology', 'heartbeatSeconds', 'reconnect', 'connectTimeoutMs', 'connectionName'];
+const TRANSPORT_FIELDS = ['routes', 'publishTimeoutMs'];
+
+export function resolveConnectionOptions(input: unknown): ResolvedConnectionOptions {
+  const problems: Problems = [];
+  if (!isRecord(input)) {
+    throw new ConfigError('rabbitmq connection options', [
+      { field: 'options', message: `must be an object with at least a url, got ${show(input)}` },
+    ]);
+  }
+  checkKnownFields(input, CONNECTION_FIELDS, '', problems);
+  const resolved = checkConnectionFields(input, problems);
+  if (problems.length > 0) throw new ConfigError('rabbitmq connection options', problems);
+  return resolved;
+}
+
+export function resolveTransportOptions(input: unknown): ResolvedTransportOptions {
+  const problems: Problems = [];
+  if (!isRecord(input)) {
+    throw new ConfigError('rabbitmq transport options', [
+      { field: 'options', message: `must be an object with a url or a connection, got ${show(input)}` },
+    ]);
+  }
+  const shared = input.connection !== undefined;
+  let connectionOptions: ResolvedConnectionOptions | undefined;
+  if (shared) {
+    checkKnownFields(input, ['connection', ...TRANSPORT_FIELDS], '', problems);
+    if (!isConnection(input.connection)) {
+      problems.push({ field: 'connection', message: 'must be a connection made by createRabbitMQConnection()' });
+    }
+  } else {
+    checkKnownFields(input, [...CONNECTION_FIELDS, ...TRANSPORT_FIELDS], '', problems);
+    connectionOptions = checkConnectionFields(input, problems);
+  }
+  const routes = checkRoutes(input.routes, problems);
+  checkOptional(input.publishTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'publishTimeoutMs', problems);
+  if (problems.length > 0) throw new ConfigError('rabbitmq transport options', problems);
+  return Object.freeze({
+    connectionOptions,
+    connection: shared ? (input.connection as RabbitMQConnection) : undefined,
+    routes,
+    publishTimeoutMs: (input.publishTimeoutMs as number | undefined) ?? RABBITMQ_DEFAULTS.publishTimeoutMs,
+  });
+}
+
+export function isConnection(value: unknown): value is RabbitMQConnection {
+  return (
+    isRecord(value) &&
+    typeof value.connect === 'function' &&
+    typeof value.createChannel === 'function' &&
+    typeof value.createConfirmChannel === 'function'
+  );
+}
+
+function checkConnectionFields(input: Record<string, unknown>, problems: Problems): ResolvedConnectionOptions {
+  if (input.url === undefined) {
+    problems.push({ field: 'url', message: 'is required: the broker URL, e.g. amqp://user:password@host:5672/vhost' });
+  } else {
+    checkUrl(input.url, 'url', problems);
+  }
+  const topology = checkTopology(input.topology, 'topology', problems);
+  const heartbeatOk = checkOptional(input.heartbeatSeconds, isNonNegativeInteger, 'must be a whole number of seconds >= 0 (0 disables heartbeats)', 'heartbeatSeconds', problems);
+  if (heartbeatOk && input.heartbeatSeconds !== undefined && (typeof input.url === 'string' || isRecord(input.url))) {
+    if (urlHasHeartbeat(input.url as RabbitMQUrl)) {
+      problems.push({ field: 'heartbeatSeconds', message: 'is also set in url; set the heartbeat in one place' });
+    }
+  }
+  const reconnect = checkReconnect(input.reconnect, problems);
+  checkOptional(input.connectTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'connectTimeoutMs', problems);
+  checkOptional(input.connectionName, (v) => typeof v === 'string', 'must be a string', 'connectionName', problems);
+  const url = input.url as RabbitMQUrl;
+  return Object.freeze({
+    url,
+    target: typeof url === 'string' || isRecord(url) ? describeUrl(url) : 'an invalid url',
+    topology,
+    heartbeatSeconds: input.heartbeatSeconds as number | undefined,
+    reconnect,
+    connectTimeoutMs: (input.connectTimeoutMs as number | undefined) ?? RABBITMQ_DEFAULTS.connectTimeoutMs,
+    connectionName: (input.connectionName as string | undefined) ?? RABBITMQ_DEFAULTS.connectionName,
+  });
+}
+
+function checkReconnect(input: unknown, problems: Problems): Required<ReconnectOptions> {
+  const defaults = RABBITMQ_DEFAULTS.reconnect;
+  if (input === undefined) return defaults;
+  if (!isRecord(input)) {
+    problems.push({ field: 'reconnect', message: `must be an object { initialMs?, maxMs? }, got ${show(input)}` });
+    return defaults;
+  }
+  checkKnownFields(input, ['initialMs', 'maxMs'], 'reconnect', problems);
+  const okInitial = checkOptional(input.initialMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.initialMs', problems);
+  const okMax = checkOptional(input.maxMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.maxMs', problems);
+  const initialMs = (input.initialMs as number | undefined) ?? defaults.initialMs;
+  const maxMs = (input.maxMs as number | undefined) ?? defaults.maxMs;
+  if (okInitial && okMax && maxMs < initialMs) {
+    problems.push({ field: 'reconnect.maxMs', message: `must be >= initialMs (${initialMs}), got ${maxMs}` });
+  }
+  return Object.freeze({ initialMs, maxMs });
+}
+
+function checkRoutes(input: unknown, problems: Problems): ResolvedTransportOptions['routes'] {
+  if (input === undefined) return [];
+  if (!isRecord(input)) {
+    problems.push({
+      field: 'routes',
+      message: `must be an object keyed by topic pattern, e.g. { "orders.#": { exchange: "orders" } }, got ${show(input)}`,
+    });
+    return [];
+  }
+  const routes: Array<readonly [string, ResolvedRoute]> = [];
+  for (const [pattern, route] of Object.entries(input)) {
+    const path = `routes[${JSON.stringify(pattern)}]`;
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) problems.push({ field: path, message: `is not a valid topic pattern: it ${problem}` });
+    if (!isRecord(route)) {
+      problems.push({ field: path, message: `must be an object { exchange, routingKey? }, got ${show(route)}` });
+      continue;
+    }
+    checkKnownFields(route, ['exchange', 'routingKey'], path, problems);
+    checkName(route.exchange, 'exchange', `${path}.exchange`, problems, true);
+    if (route.routingKey !== undefined) checkName(route.routingKey, 'routing key', `${path}.routingKey`, problems, true);
+    if (problem === undefined) {
+      routes.push(Object.freeze([pattern, Object.freeze({ exchange: String(route.exchange), routingKey: route.routingKey as string | undefined })]));
+    }
+  }
+  for (const duplicate of duplicatePatterns(routes.map(([pattern]) => pattern))) {
+    problems.push({
+      field: `routes[${JSON.stringify(duplicate)}]`,
+      message: 'matches exactly the same topics as another route; keep only one of them',
+    });
+  }
+  return Object.freeze(routes);
+}
+
