@@ -104,7 +104,9 @@ export function createDeadLetters(options: { readonly pool: ConnectionPool; read
       const limit = checkLimit(filter.limit ?? MAX_LIMIT, 'replay');
       if (filter.dryRun) {
         const { rows } = await pool.query(
-          `SELECT d.id::text AS id FROM ${s}.dead_letters d WHERE ${where.sql} ORDER BY d.dead_at, d.id LIMIT ${limit}`,
+          `SELECT d.id::text AS id FROM ${s}.dead_letters d
+           WHERE ${where.sql} AND NOT EXISTS (SELECT 1 FROM ${s}.outbox o WHERE o.id = d.id)
+           ORDER BY d.dead_at, d.id LIMIT ${limit}`,
           where.values,
         );
         return { count: rows.length, replayed: rows.map((r: { id: string }) => ({ id: r.id, outboxId: r.id })) };
@@ -162,8 +164,21 @@ export function createDeadLetters(options: { readonly pool: ConnectionPool; read
   };
 }
 
+const FILTER_FIELDS = new Set(['ids', 'topic', 'key', 'reason', 'deadAfter', 'deadBefore']);
+const CALL_FIELDS: Record<string, readonly string[]> = {
+  list: ['limit'],
+  count: [],
+  replay: ['limit', 'newIds', 'dryRun'],
+  purge: ['limit', 'dryRun'],
+};
+
 function whereClause(filter: DeadLetterFilter, call: string, alias?: string): { sql: string; values: unknown[] } {
   const problems: Problem[] = [];
+  // A misspelt filter must never widen a purge or a replay to everything.
+  const allowed = new Set([...FILTER_FIELDS, ...(CALL_FIELDS[call] ?? [])]);
+  for (const field of Object.keys(filter)) {
+    if (!allowed.has(field)) problems.push({ field, message: `is not a ${call} option; allowed: ${[...allowed].join(', ')}` });
+  }
   const column = (name: string): string => (alias === undefined ? name : `${alias}.${name}`);
   const conditions: string[] = ['true'];
   const values: unknown[] = [];

@@ -26,6 +26,7 @@ const FIELDS = new Set([
   'id', 'topic', 'key', 'payload', 'contentType', 'headers', 'correlationId', 'replyTo', 'idempotencyKey', 'deliverAt', 'delayMs',
 ]);
 const MAX_SHORT = 255;
+const NUL_MESSAGE = 'must not contain the NUL character (\\u0000), which PostgreSQL cannot store in text; remove it or send the data in the payload';
 const MAX_KEY = 1024;
 const MAX_HEADERS = 64;
 const MAX_HEADER_VALUE = 4096;
@@ -89,6 +90,8 @@ function prepareOne(input: unknown, at: string, limits: Limits, problems: Proble
 function checkString(value: unknown, field: string, max: number, problems: Problem[]): void {
   if (typeof value !== 'string' || value.length === 0) {
     problems.push({ field, message: `must be a non-empty string, got ${describe(value)}` });
+  } else if (value.includes('\u0000')) {
+    problems.push({ field, message: NUL_MESSAGE });
   } else if (value.length > max) {
     problems.push({ field, message: `must be at most ${max} characters, got ${value.length}` });
   }
@@ -96,8 +99,8 @@ function checkString(value: unknown, field: string, max: number, problems: Probl
 
 function checkHeaders(value: unknown, field: string, problems: Problem[]): Record<string, string> {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    problems.push({ field, message: `must be an object of string values, got ${describe(value)}` });
+  if (!isPlainObject(value)) {
+    problems.push({ field, message: `must be a plain object of string values, got ${describe(value)}${value instanceof Map ? ' (convert a Map with Object.fromEntries)' : ''}` });
     return {};
   }
   const entries = Object.entries(value);
@@ -105,6 +108,9 @@ function checkHeaders(value: unknown, field: string, problems: Problem[]): Recor
   for (const [name, headerValue] of entries) {
     const at = `${field}.${name}`;
     if (name.length === 0 || name.length > MAX_SHORT) problems.push({ field: at, message: `header names must be 1 to ${MAX_SHORT} characters` });
+    if (name.includes('\u0000') || (typeof headerValue === 'string' && headerValue.includes('\u0000'))) {
+      problems.push({ field: at, message: NUL_MESSAGE });
+    }
     if (name.toLowerCase().startsWith(RESERVED_HEADER_PREFIX)) {
       problems.push({ field: at, message: `names starting with "${RESERVED_HEADER_PREFIX}" are reserved for postbox; rename the header` });
     }
@@ -143,7 +149,8 @@ function serialisePayload(
   }
   let result: { bytes: Buffer; contentType: string };
   if (m.payload instanceof Uint8Array) {
-    result = { bytes: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), contentType: ContentType.Bytes };
+    // A copy: the caller may reuse its buffer before the query is sent.
+    result = { bytes: Buffer.from(m.payload), contentType: ContentType.Bytes };
   } else {
     let json: string | undefined;
     try {
@@ -165,9 +172,16 @@ function serialisePayload(
   return result;
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (value instanceof Map) return 'a Map';
   if (value instanceof Date) return `Date(${String(value.getTime())})`;
   switch (typeof value) {
     case 'string':

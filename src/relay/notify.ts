@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ConnectionPool, PooledConnection } from '../db/queryable.js';
 import { DEFAULT_SCHEMA, quoteIdent, schemaProblem } from '../db/schema.js';
 import { ConfigError } from '../errors.js';
@@ -14,7 +15,9 @@ import { onEnqueued } from './wake.js';
  * while, because the hint can arrive before the producer's commit.
  */
 export function notifyChannel(schema: string): string {
-  return `postbox_${schema}`;
+  // PostgreSQL truncates LISTEN names to 63 bytes but rejects longer pg_notify channels.
+  const channel = `postbox_${schema}`;
+  return channel.length <= 63 ? channel : `postbox_${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
 }
 
 interface ListeningConnection extends PooledConnection {

@@ -1,6 +1,6 @@
 import { decide } from '../retry/decide.js';
 import { DeadReason, type RetryPolicy } from '../retry/types.js';
-import { ErrorCode, errorCode } from '../errors.js';
+import { errorCode } from '../errors.js';
 import { redactText } from '../redact.js';
 import type { ClaimedMessage, ErrorEntry, LeaseRef } from './store.js';
 
@@ -30,8 +30,8 @@ export function errorEntry(error: Error, attempt: number, now: Date, delayMs?: n
 
 /**
  * What to do with a message whose publish failed: retry after a backoff, or dead-letter.
- * A failure caused by the relay's own stop (the stop signal aborted it) is released instead:
- * it does not count as an attempt.
+ * A failure while the relay is stopping for good (its stop signal aborted the publish) is
+ * released instead, whatever error the transport reported: it does not count as an attempt.
  */
 export function failureOutcome(
   message: ClaimedMessage,
@@ -39,7 +39,7 @@ export function failureOutcome(
   policy: RetryPolicy,
   context: { now: Date; random: () => number; stopping: boolean },
 ): MessageOutcome {
-  if (context.stopping && errorCode(error) === ErrorCode.Stopped) return { kind: 'release' };
+  if (context.stopping) return { kind: 'release' };
   const decision = decide(
     policy,
     {

@@ -168,7 +168,9 @@ export function createRelay(options: RelayOptions): Relay {
           for (const message of sendable) outcomes.set(message, { kind: 'release' });
           continue;
         }
-        reportError('publish', error, `relay: transport ${transport.name} threw instead of reporting results; counting a failed attempt`);
+        if (!stopController.signal.aborted) {
+          reportError('publish', error, `relay: transport ${transport.name} threw instead of reporting results; counting a failed attempt`);
+        }
         results = sendable.map(() => failed(toError(error)));
       }
       const now = new Date();
@@ -178,7 +180,8 @@ export function createRelay(options: RelayOptions): Relay {
           ? { kind: 'published' }
           : failureOutcome(message, result.error, policies.forTopic(message.topic), { now, random, stopping: stopController.signal.aborted });
         outcomes.set(message, outcome);
-        if ((outcome.kind === 'retry' || outcome.kind === 'release') && message.key !== null) blockedKeys.add(message.key);
+        const holdsKey = (outcome.kind === 'retry' || outcome.kind === 'release') && message.key !== null && isOrdered(message.topic);
+        if (holdsKey) blockedKeys.add(message.key as string);
       });
     }
 
