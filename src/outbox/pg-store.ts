@@ -70,8 +70,8 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
       }
     },
 
-    async settle(owner, settlement, { retainPublished }) {
-      const { rows } = await pool.query(sql.settle, settleValues(owner, settlement, retainPublished));
+    async settle(token, settlement, { retainPublished }) {
+      const { rows } = await pool.query(sql.settle, settleValues(token, settlement, retainPublished));
       return rows[0] as SettleCounts;
     },
 
@@ -117,21 +117,17 @@ function bySeq(a: ClaimedMessage, b: ClaimedMessage): number {
   return a.seq.length - b.seq.length || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0);
 }
 
-function settleValues(owner: string, s: Settlement, retainPublished: boolean): unknown[] {
+function settleValues(token: string, s: Settlement, retainPublished: boolean): unknown[] {
   return [
-    owner,
+    token,
     s.published.map((r) => r.id),
-    s.published.map((r) => r.attempt),
     s.retried.map((r) => r.id),
-    s.retried.map((r) => r.attempt),
     s.retried.map((r) => r.delayMs),
     s.retried.map((r) => JSON.stringify(r.error)),
     s.dead.map((r) => r.id),
-    s.dead.map((r) => r.attempt),
     s.dead.map((r) => r.reason),
     s.dead.map((r) => (r.error === null ? null : JSON.stringify(r.error))),
     s.released.map((r) => r.id),
-    s.released.map((r) => r.attempt),
     retainPublished,
   ];
 }

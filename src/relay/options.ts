@@ -16,8 +16,10 @@ export interface RelayOptions {
   readonly id?: string;
   /** Messages per claim. Default 500. */
   readonly batchSize?: number;
-  /** Batches being published at once; the next claim and the last settle overlap publishing. Default 2. */
+  /** Claims not yet settled, at most (bounds what is leased at once). Default 4. */
   readonly maxBatchesInFlight?: number;
+  /** Messages sent and not yet acknowledged by the broker, at most. Default 1000. */
+  readonly publishWindow?: number;
   /** How long a claim holds its messages; a relay that dies releases them when it expires. Default 30 s. */
   readonly leaseMs?: number;
   /** Fastest poll when idle and rows are expected (after a wake-up). Default 10 ms. */
@@ -48,6 +50,7 @@ interface RelayDefaults {
   readonly schema: string;
   readonly batchSize: number;
   readonly maxBatchesInFlight: number;
+  readonly publishWindow: number;
   readonly leaseMs: number;
   readonly minPollIntervalMs: number;
   readonly maxPollIntervalMs: number;
@@ -64,7 +67,8 @@ interface RelayDefaults {
 export const RELAY_DEFAULTS: RelayDefaults = Object.freeze({
   schema: DEFAULT_SCHEMA,
   batchSize: 500,
-  maxBatchesInFlight: 2,
+  maxBatchesInFlight: 4,
+  publishWindow: 1000,
   leaseMs: 30_000,
   minPollIntervalMs: 10,
   maxPollIntervalMs: 1_000,
@@ -83,6 +87,7 @@ type Numeric = { [K in keyof RelayDefaults]: RelayDefaults[K] extends number ? K
 const MINIMUM: Record<Numeric, number> = {
   batchSize: 1,
   maxBatchesInFlight: 1,
+  publishWindow: 1,
   leaseMs: 1_000,
   minPollIntervalMs: 1,
   maxPollIntervalMs: 1,

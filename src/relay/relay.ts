@@ -1,17 +1,17 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { isTransportUnavailableError, toError } from '../errors.js';
+import { toError } from '../errors.js';
 import { createConsoleLogger, type Logger } from '../logger.js';
 import { orderingCaseSql } from '../retry/policy.js';
 import { Ordering } from '../retry/types.js';
 import { backoffDelayMs } from '../retry/backoff.js';
-import { failed, isConnectable, type PublishResult } from '../transport.js';
+import { isConnectable } from '../transport.js';
 import { createPgStore } from '../outbox/pg-store.js';
 import { RelayEmitter, type RelayEvents, type RelayPhase } from './events.js';
 import { resolveRelayOptions, type RelayOptions } from './options.js';
-import { exhaustedBeforePublish, failureOutcome, leaseRef, type MessageOutcome } from './outcomes.js';
+import { leaseRef, type MessageOutcome } from './outcomes.js';
+import { Dispatcher, type Batch } from './dispatcher.js';
 import { emptySettlement, type ClaimedMessage, type RelayStore } from './store.js';
-import { splitIntoWaves } from './waves.js';
 import { createWaker, onEnqueued } from './wake.js';
 import { listenForWakeups } from './notify.js';
 
@@ -47,7 +47,8 @@ export function createRelay(options: RelayOptions): Relay {
 
   const waker = createWaker();
   const stopController = new AbortController();
-  const inFlight = new Set<Promise<void>>();
+  const settling = new Set<Promise<void>>();
+  let activeBatches = 0;
   let stopping = false;
   let loop: Promise<void> | undefined;
   let stopped: Promise<void> | undefined;
@@ -56,7 +57,30 @@ export function createRelay(options: RelayOptions): Relay {
   let dbFailures = 0;
   let transportFailures = 0;
   let transportRetryAt = 0;
+  /** Claims made so far: with the relay id, each claim's lease token. */
+  let claims = 0;
   const cleanups: Array<() => void> = [];
+
+  const dispatcher = new Dispatcher({
+    transport,
+    policies,
+    isOrdered,
+    random,
+    window: config.publishWindow,
+    chunkSize: Math.max(1, Math.min(100, Math.ceil(config.publishWindow / 8))),
+    stopSignal: stopController.signal,
+    onBatchDone: (batch) => {
+      const task: Promise<void> = settle(batch).finally(() => {
+        settling.delete(task);
+        activeBatches--;
+        dispatcher.wake();
+      });
+      settling.add(task);
+    },
+    onTransportUnavailable: noteTransportUnavailable,
+    onTransportThrew: (error) =>
+      reportError('publish', error, `relay: transport ${transport.name} threw instead of reporting results; counting a failed attempt`),
+  });
 
   function reportError(phase: RelayPhase, error: unknown, message: string): void {
     const err = toError(error);
@@ -69,6 +93,11 @@ export function createRelay(options: RelayOptions): Relay {
     waker.wake();
   }
 
+  /**
+   * Claims while the dispatcher is short of work: at most maxBatchesInFlight claims unsettled,
+   * and a new claim only once fewer than batchSize claimed messages wait to be sent, so the
+   * next batch is ready before the broker runs dry and claimed rows never pile up.
+   */
   async function run(): Promise<void> {
     while (!stopping) {
       const waitForTransport = transportRetryAt - Date.now();
@@ -76,13 +105,14 @@ export function createRelay(options: RelayOptions): Relay {
         await waker.sleep(waitForTransport);
         continue;
       }
-      if (inFlight.size >= config.maxBatchesInFlight) {
-        await Promise.race(inFlight);
+      if (activeBatches >= config.maxBatchesInFlight || dispatcher.queued >= config.batchSize) {
+        await dispatcher.progress();
         continue;
       }
-      let batch: ClaimedMessage[];
+      const token = `${id}#${++claims}`;
+      let messages: ClaimedMessage[];
       try {
-        batch = await store.claim(id, config.batchSize, config.leaseMs);
+        messages = await store.claim(token, config.batchSize, config.leaseMs);
         dbFailures = 0;
       } catch (error) {
         dbFailures++;
@@ -90,19 +120,26 @@ export function createRelay(options: RelayOptions): Relay {
         await waker.sleep(backoffDelayMs(RECONNECT, dbFailures, random));
         continue;
       }
-      if (batch.length === 0) {
-        if (inFlight.size > 0) await Promise.race(inFlight);
+      if (messages.length === 0) {
+        if (activeBatches > 0) await dispatcher.progress();
         else await idle();
         continue;
       }
       idleDelayMs = config.minPollIntervalMs;
-      events.emit('relay:batch-claimed', { size: batch.length });
-      const task: Promise<void> = processBatch(batch, Date.now())
-        .catch((error: unknown) => reportError('publish', error, 'relay: unexpected error while processing a batch'))
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
+      events.emit('relay:batch-claimed', { size: messages.length });
+      const claimedAt = Date.now();
+      const batch: Batch = {
+        token,
+        claimedAt,
+        // Past this point another relay may soon take the lease over: stop sending.
+        deadline: claimedAt + Math.floor(config.leaseMs * 0.8),
+        outcomes: new Map(),
+        pending: messages.length,
+      };
+      activeBatches++;
+      dispatcher.add(batch, messages, stopping);
     }
-    await Promise.allSettled([...inFlight]);
+    while (activeBatches > 0) await dispatcher.progress();
   }
 
   async function idle(): Promise<void> {
@@ -111,85 +148,9 @@ export function createRelay(options: RelayOptions): Relay {
     if (!eager) idleDelayMs = Math.min(config.maxPollIntervalMs, idleDelayMs * 2);
   }
 
-  async function processBatch(batch: ClaimedMessage[], claimedAt: number): Promise<void> {
-    const outcomes = new Map<ClaimedMessage, MessageOutcome>();
-    const live: ClaimedMessage[] = [];
-    for (const message of batch) {
-      const exhausted = stopping ? { kind: 'release' as const } : exhaustedBeforePublish(message, policies.forTopic(message.topic));
-      if (exhausted === undefined) live.push(message);
-      else outcomes.set(message, exhausted);
-    }
-    const guard = batchSignal();
-    try {
-      await publishWaves(live, guard.signal, outcomes);
-    } finally {
-      guard.dispose();
-    }
-    await settle(outcomes, claimedAt);
-  }
-
-  /**
-   * Aborted when the relay stops for good, or when publishing approaches the end of the lease
-   * (past it another relay may publish the same messages). Disposed after each batch, so a
-   * long-running relay keeps no listeners or timers per batch.
-   */
-  function batchSignal(): { signal: AbortSignal; dispose(): void } {
-    const controller = new AbortController();
-    const abort = (): void => controller.abort();
-    if (stopController.signal.aborted) abort();
-    stopController.signal.addEventListener('abort', abort, { once: true });
-    const timer = setTimeout(abort, Math.floor(config.leaseMs * 0.8));
-    return {
-      signal: controller.signal,
-      dispose() {
-        clearTimeout(timer);
-        stopController.signal.removeEventListener('abort', abort);
-      },
-    };
-  }
-
-  async function publishWaves(live: ClaimedMessage[], signal: AbortSignal, outcomes: Map<ClaimedMessage, MessageOutcome>): Promise<void> {
-    const blockedKeys = new Set<string>();
-    let unavailable: Error | undefined;
-
-    for (const wave of splitIntoWaves(live, isOrdered)) {
-      const sendable = wave.filter((message) => {
-        const held = unavailable !== undefined || (message.key !== null && blockedKeys.has(message.key));
-        if (held) outcomes.set(message, { kind: 'release' });
-        return !held;
-      });
-      if (sendable.length === 0) continue;
-      let results: PublishResult[];
-      try {
-        results = await transport.publish(sendable, { signal });
-      } catch (error) {
-        if (isTransportUnavailableError(error)) {
-          unavailable = error;
-          for (const message of sendable) outcomes.set(message, { kind: 'release' });
-          continue;
-        }
-        if (!stopController.signal.aborted) {
-          reportError('publish', error, `relay: transport ${transport.name} threw instead of reporting results; counting a failed attempt`);
-        }
-        results = sendable.map(() => failed(toError(error)));
-      }
-      const now = new Date();
-      sendable.forEach((message, index) => {
-        const result = results[index] ?? failed(new Error(`transport ${transport.name} returned no result for this message`));
-        const outcome: MessageOutcome = result.ok
-          ? { kind: 'published' }
-          : failureOutcome(message, result.error, policies.forTopic(message.topic), { now, random, stopping: stopController.signal.aborted });
-        outcomes.set(message, outcome);
-        const holdsKey = (outcome.kind === 'retry' || outcome.kind === 'release') && message.key !== null && isOrdered(message.topic);
-        if (holdsKey) blockedKeys.add(message.key as string);
-      });
-    }
-
-    if (unavailable !== undefined) noteTransportUnavailable(unavailable);
-    else if (live.length > 0) transportFailures = 0;
-  }
-
   function noteTransportUnavailable(error: Error): void {
+    // Several chunks can fail at once on one outage: count it once.
+    if (Date.now() < transportRetryAt) return;
     transportFailures++;
     const retryInMs = backoffDelayMs(RECONNECT, transportFailures, random);
     transportRetryAt = Date.now() + retryInMs;
@@ -197,22 +158,26 @@ export function createRelay(options: RelayOptions): Relay {
     events.emit('relay:transport-unavailable', { error, retryInMs });
   }
 
-  async function settle(outcomes: Map<ClaimedMessage, MessageOutcome>, claimedAt: number): Promise<void> {
+  async function settle(batch: Batch): Promise<void> {
     const settlement = emptySettlement();
-    for (const [message, outcome] of outcomes) {
+    let published = false;
+    for (const [message, outcome] of batch.outcomes) {
       const ref = leaseRef(message);
-      if (outcome.kind === 'published') settlement.published.push(ref);
-      else if (outcome.kind === 'retry') settlement.retried.push({ ...ref, delayMs: outcome.delayMs, error: outcome.error });
+      if (outcome.kind === 'published') {
+        settlement.published.push(ref);
+        published = true;
+      } else if (outcome.kind === 'retry') settlement.retried.push({ ...ref, delayMs: outcome.delayMs, error: outcome.error });
       else if (outcome.kind === 'dead') settlement.dead.push({ ...ref, reason: outcome.reason, error: outcome.error });
       else settlement.released.push(ref);
     }
+    if (published) transportFailures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
-        const counts = await store.settle(id, settlement, { retainPublished: config.retainPublishedMs > 0 });
-        events.emit('relay:batch-settled', { ...counts, durationMs: Date.now() - claimedAt });
+        const counts = await store.settle(batch.token, settlement, { retainPublished: config.retainPublishedMs > 0 });
+        events.emit('relay:batch-settled', { ...counts, durationMs: Date.now() - batch.claimedAt });
         break;
       } catch (error) {
-        const outOfTime = Date.now() - claimedAt > config.leaseMs / 2;
+        const outOfTime = Date.now() - batch.claimedAt > config.leaseMs / 2;
         if (attempt >= SETTLE_TRIES || outOfTime) {
           reportError('settle', error, 'relay: settling a batch failed; its messages will be published again when their lease expires');
           return;
@@ -220,7 +185,7 @@ export function createRelay(options: RelayOptions): Relay {
         await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(RECONNECT, attempt, random)));
       }
     }
-    emitMessageEvents(outcomes);
+    emitMessageEvents(batch.outcomes);
   }
 
   function emitMessageEvents(outcomes: Map<ClaimedMessage, MessageOutcome>): void {
@@ -290,7 +255,11 @@ export function createRelay(options: RelayOptions): Relay {
       stopped ??= (async () => {
         stopping = true;
         waker.wake();
-        const abortTimer = setTimeout(() => stopController.abort(), timeoutMs);
+        dispatcher.wake();
+        const abortTimer = setTimeout(() => {
+          stopController.abort();
+          dispatcher.releaseQueued();
+        }, timeoutMs);
         try {
           await loop;
         } finally {

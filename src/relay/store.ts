@@ -7,13 +7,15 @@ import type { DeadReason } from '../retry/types.js';
  */
 export interface RelayStore {
   /**
-   * Leases up to `limit` available messages to `owner` for `leaseMs`, oldest first, never two
-   * relays holding messages of the same key, and never a keyed message while an earlier one of
-   * its key is leased or in backoff. Increments each message's attempts. Result in seq order.
+   * Leases up to `limit` available messages for `leaseMs` under `token`, oldest first, never two
+   * relays holding messages of the same key, and never a keyed message while another one of its
+   * key is leased or in backoff. Increments each message's attempts. Result in seq order.
+   * The token must be unique per claim (the relay uses its id and a claim counter): settling
+   * is guarded by it.
    */
-  claim(owner: string, limit: number, leaseMs: number): Promise<ClaimedMessage[]>;
-  /** Applies every outcome of a batch atomically; entries whose lease `owner` lost are ignored. */
-  settle(owner: string, settlement: Settlement, options: { retainPublished: boolean }): Promise<SettleCounts>;
+  claim(token: string, limit: number, leaseMs: number): Promise<ClaimedMessage[]>;
+  /** Applies every outcome of a batch atomically; rows no longer leased under `token` are left alone. */
+  settle(token: string, settlement: Settlement, options: { retainPublished: boolean }): Promise<SettleCounts>;
   /** Registers or refreshes a relay (for status). */
   heartbeat(relay: RelayInfo): Promise<void>;
   unregister(relayId: string): Promise<void>;

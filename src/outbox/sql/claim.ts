@@ -10,6 +10,9 @@
  * A claimed row's attempts is incremented at once: a message that crashes its relay still
  * reaches maxAttempts. Re-claiming a row whose lease expired records that attempt's failure.
  *
+ * The UPDATE finds the picked rows through ANY(ARRAY(...)) so it always uses the primary key:
+ * a plain join lets the planner hash the whole backlog once batches get large.
+ *
  * orderedSql(col) is the SQL test "this topic is ordered" from the retry policies, or undefined
  * when every topic is ordered.
  */
@@ -38,8 +41,7 @@ SET attempts = o.attempts + 1,
       'at', now(), 'attempt', o.attempts, 'code', 'POSTBOX_LEASE_EXPIRED',
       'message', 'attempt ' || o.attempts || ' did not finish before the lease of relay ' || o.claimed_by
                  || ' expired (the relay crashed, stalled or lost its database connection)')) END
-FROM picked
-WHERE o.seq = picked.seq
+WHERE o.seq = ANY(ARRAY(SELECT seq FROM picked))
 RETURNING o.seq::text AS seq, o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers,
           o.correlation_id, o.reply_to, o.created_at, o.attempts,
           (o.errors -> -1 ->> 'delayMs')::integer AS previous_delay_ms`;

@@ -1,20 +1,23 @@
 /**
- * Settles a batch in one round trip. Each entry is guarded by (id, attempts, claimed_by = $1):
- * a relay whose lease expired and was taken over settles nothing.
+ * Settles a batch in one round trip. $1 is the batch's lease token (the claim's owner, unique per
+ * claim): a row is settled only while that lease holds it, so a relay whose lease expired and
+ * was taken over (even by itself) changes nothing.
  *
- * - published ($2 ids, $3 attempts): deleted, or copied to outbox_published when $14 (retain).
- * - retried ($4 ids, $5 attempts, $6 delay ms, $7 error entry): available again after the delay;
- *   the error is appended to the history. The key stays blocked until then.
- * - dead ($8 ids, $9 attempts, $10 reasons, $11 error entry or null): moved to dead_letters with
- *   the whole history.
- * - released ($12 ids, $13 attempts): put back without counting the attempt (nothing was sent).
+ * - published ($2 ids): deleted, or copied to outbox_published when $10 (retain).
+ * - retried ($3 ids, $4 delay ms, $5 error entries): available again after the delay; the error
+ *   is appended to the history. The key stays blocked until then.
+ * - dead ($6 ids, $7 reasons, $8 error entries or null): moved to dead_letters with the history.
+ * - released ($9 ids): put back without counting the attempt (nothing was sent).
+ *
+ * Rows are found with id = ANY(ids) only, never a join with unnest(): the planner misestimates
+ * such joins (claimed_by = token looks ultra-selective) and rescans the array per row.
+ * Per-row values are picked by array_position, linear in the (small) number of failures.
  */
 export function settleSql(s: string): string {
   return `
 WITH published AS (
   DELETE FROM ${s}.outbox o
-  USING unnest($2::uuid[], $3::integer[]) AS p(id, attempts)
-  WHERE o.id = p.id AND o.attempts = p.attempts AND o.claimed_by = $1
+  WHERE o.id = ANY($2::uuid[]) AND o.claimed_by = $1
   RETURNING o.id, o.topic, o.key, o.payload, o.content_type, o.headers, o.correlation_id, o.reply_to,
             o.created_at, o.attempts
 ),
@@ -22,25 +25,24 @@ archived AS (
   INSERT INTO ${s}.outbox_published
     (id, topic, key, payload, content_type, headers, correlation_id, reply_to, created_at, attempts)
   SELECT id, topic, key, payload, content_type, headers, correlation_id, reply_to, created_at, attempts
-  FROM published WHERE $14::boolean
+  FROM published WHERE $10::boolean
 ),
 retried AS (
   UPDATE ${s}.outbox o
-  SET available_at = now() + r.delay_ms * interval '1 millisecond',
+  SET available_at = now() + ($4::integer[])[array_position($3::uuid[], o.id)] * interval '1 millisecond',
       claimed_by = NULL,
-      errors = o.errors || jsonb_build_array(r.error)
-  FROM unnest($4::uuid[], $5::integer[], $6::integer[], $7::jsonb[]) AS r(id, attempts, delay_ms, error)
-  WHERE o.id = r.id AND o.attempts = r.attempts AND o.claimed_by = $1
+      errors = o.errors || jsonb_build_array(($5::jsonb[])[array_position($3::uuid[], o.id)])
+  WHERE o.id = ANY($3::uuid[]) AND o.claimed_by = $1
   RETURNING o.id
 ),
 died AS (
   DELETE FROM ${s}.outbox o
-  USING unnest($8::uuid[], $9::integer[], $10::text[], $11::jsonb[]) AS d(id, attempts, reason, error)
-  WHERE o.id = d.id AND o.attempts = d.attempts AND o.claimed_by = $1
+  WHERE o.id = ANY($6::uuid[]) AND o.claimed_by = $1
   RETURNING o.id, o.topic, o.key, o.payload, o.content_type, o.headers, o.correlation_id, o.reply_to,
             o.created_at, o.attempts, o.first_attempt_at, o.last_attempt_at,
-            CASE WHEN d.error IS NULL THEN o.errors ELSE o.errors || jsonb_build_array(d.error) END AS errors,
-            d.reason
+            CASE WHEN ($8::jsonb[])[array_position($6::uuid[], o.id)] IS NULL THEN o.errors
+                 ELSE o.errors || jsonb_build_array(($8::jsonb[])[array_position($6::uuid[], o.id)]) END AS errors,
+            ($7::text[])[array_position($6::uuid[], o.id)] AS reason
 ),
 buried AS (
   INSERT INTO ${s}.dead_letters
@@ -59,8 +61,7 @@ buried AS (
 released AS (
   UPDATE ${s}.outbox o
   SET attempts = o.attempts - 1, available_at = now(), claimed_by = NULL
-  FROM unnest($12::uuid[], $13::integer[]) AS l(id, attempts)
-  WHERE o.id = l.id AND o.attempts = l.attempts AND o.claimed_by = $1
+  WHERE o.id = ANY($9::uuid[]) AND o.claimed_by = $1
   RETURNING o.id
 )
 SELECT (SELECT count(*) FROM published)::integer AS published,
