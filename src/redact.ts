@@ -2,6 +2,8 @@
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
+    // 'amqp:guest:secret@host' parses, but as a path: no host, no credentials to mask.
+    if (parsed.host === '' && url.includes('@')) return maskBeforeAt(url);
     if (parsed.password) parsed.password = '***';
     else if (parsed.username) parsed.username = '***'; // a user without a password is usually a token
     for (const name of [...parsed.searchParams.keys()]) {
@@ -9,9 +11,14 @@ export function redactUrl(url: string): string {
     }
     return parsed.toString();
   } catch {
-    // Not a parseable URL: hide everything between '//' and the last '@' (passwords may hold '/', ' ' or '@').
-    return url.replace(/\/\/.*@/, '//***@');
+    return maskBeforeAt(url);
   }
+}
+
+/** Hides everything between the scheme (if any) and the last '@': passwords may hold '/', ' ' or '@'. */
+function maskBeforeAt(text: string): string {
+  if (!text.includes('@')) return text;
+  return text.replace(/^([a-z][a-z0-9+.-]*:(?:\/\/?)?)?.*@/i, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
 
 /** Redacts every URL-looking substring of a message (error messages sometimes embed them). */

@@ -54,8 +54,10 @@ function textProblem(value: unknown, noun: 'topic' | 'pattern'): string | undefi
     return `must be a string (a ${noun} such as "orders.created"), got ${describeType(value)}`;
   }
   if (value.length === 0) return `must not be empty; ${EXAMPLE}`;
-  if (value.length > MAX_TOPIC_LENGTH) {
-    return `must be at most ${MAX_TOPIC_LENGTH} characters, got ${value.length}; use a shorter ${noun}`;
+  // Bytes, not characters: brokers cap names at 255 bytes of UTF-8 (AMQP short strings).
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_TOPIC_LENGTH) {
+    return `must be at most ${MAX_TOPIC_LENGTH} bytes of UTF-8, got ${bytes}; use a shorter ${noun}`;
   }
   const forbidden = FORBIDDEN_CHAR.exec(value);
   if (forbidden !== null) {

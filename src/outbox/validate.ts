@@ -30,6 +30,7 @@ const NUL_MESSAGE = 'must not contain the NUL character (\\u0000), which Postgre
 const MAX_KEY = 1024;
 const MAX_HEADERS = 64;
 const MAX_HEADER_VALUE = 4096;
+const MAX_HEADERS_BYTES = 16 * 1024;
 
 /**
  * Checks every message and serialises its payload, before any SQL. Reports every problem of every
@@ -92,8 +93,8 @@ function checkString(value: unknown, field: string, max: number, problems: Probl
     problems.push({ field, message: `must be a non-empty string, got ${describe(value)}` });
   } else if (value.includes('\u0000')) {
     problems.push({ field, message: NUL_MESSAGE });
-  } else if (value.length > max) {
-    problems.push({ field, message: `must be at most ${max} characters, got ${value.length}` });
+  } else if (Buffer.byteLength(value, 'utf8') > max) {
+    problems.push({ field, message: `must be at most ${max} bytes of UTF-8, got ${Buffer.byteLength(value, 'utf8')}` });
   }
 }
 
@@ -107,7 +108,9 @@ function checkHeaders(value: unknown, field: string, problems: Problem[]): Recor
   if (entries.length > MAX_HEADERS) problems.push({ field, message: `must have at most ${MAX_HEADERS} entries, got ${entries.length}` });
   for (const [name, headerValue] of entries) {
     const at = `${field}.${name}`;
-    if (name.length === 0 || name.length > MAX_SHORT) problems.push({ field: at, message: `header names must be 1 to ${MAX_SHORT} characters` });
+    if (name.length === 0 || Buffer.byteLength(name, 'utf8') > MAX_SHORT) {
+      problems.push({ field: at, message: `header names must be 1 to ${MAX_SHORT} bytes of UTF-8` });
+    }
     if (name.includes('\u0000') || (typeof headerValue === 'string' && headerValue.includes('\u0000'))) {
       problems.push({ field: at, message: NUL_MESSAGE });
     }
@@ -119,6 +122,11 @@ function checkHeaders(value: unknown, field: string, problems: Problem[]): Recor
     } else if (headerValue.length > MAX_HEADER_VALUE) {
       problems.push({ field: at, message: `header values must be at most ${MAX_HEADER_VALUE} characters, got ${headerValue.length}; put large data in the payload` });
     }
+  }
+  // Brokers encode all headers of a message in one bounded table (AMQP: 64 KiB with the properties).
+  const total = entries.reduce((sum, [name, v]) => sum + Buffer.byteLength(name) + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
+  if (total > MAX_HEADERS_BYTES) {
+    problems.push({ field, message: `must total at most ${MAX_HEADERS_BYTES} bytes (names and values), got ${total}; put large data in the payload` });
   }
   return { ...(value as Record<string, string>) };
 }
