@@ -26,9 +26,10 @@ CREATE TABLE :POSTBOX_SCHEMA.outbox (
   CONSTRAINT outbox_id_key UNIQUE (id)
 );
 
--- Blocking check of the claim: rows of a key that are leased or in backoff. Only rows that were
--- attempted are in it, so it stays tiny even with a large backlog.
-CREATE INDEX outbox_attempted_key_idx ON :POSTBOX_SCHEMA.outbox (key) WHERE attempts > 0;
+-- Blocking check of the claim: keyed rows that are leased or in backoff. Only keyed rows that were
+-- attempted are in it, so it stays tiny even with a large backlog, and claiming an unkeyed
+-- message costs no insert here.
+CREATE INDEX outbox_attempted_key_idx ON :POSTBOX_SCHEMA.outbox (key) WHERE attempts > 0 AND key IS NOT NULL;
 
 -- Published messages kept for a retention window (only when the relay is configured to keep them).
 CREATE TABLE :POSTBOX_SCHEMA.outbox_published (

@@ -1,4 +1,4 @@
-import type { ConnectionPool } from '../db/queryable.js';
+import type { ConnectionPool, Queryable } from '../db/queryable.js';
 import { quoteIdent } from '../db/schema.js';
 import { LockPurpose, schemaLockKey } from '../db/locks.js';
 import type { ClaimedMessage, CleanupCounts, CleanupOptions, RelayInfo, RelayStore, SettleCounts, Settlement } from '../relay/store.js';
@@ -29,7 +29,8 @@ interface ClaimRow {
   headers: Record<string, string>;
   correlation_id: string | null;
   reply_to: string | null;
-  created_at: Date;
+  /** Epoch milliseconds: a number parses far faster than a timestamp string. */
+  created_at_ms: number;
   attempts: number;
   previous_delay_ms: number | null;
 }
@@ -41,7 +42,8 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
   const lockKey = schemaLockKey(options.schema);
   const sql = {
     claim: claimSql(s, options.orderedSql),
-    settle: settleSql(s),
+    settle: settleSql(s, false),
+    settleRetaining: settleSql(s, true),
     heartbeat: heartbeatSql(s),
     unregister: unregisterRelaySql(s),
     idempotencyKeys: deleteExpiredIdempotencyKeysSql(s),
@@ -51,27 +53,16 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
   };
 
   return {
-    async claim(owner, limit, leaseMs) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
+    async claim(token, limit, leaseMs) {
+      const rows = await relayTransaction(pool, async (client) => {
         await client.query(claimLockSql, [LockPurpose.Claim, lockKey]);
-        const { rows } = await client.query(sql.claim, [limit, leaseMs, owner]);
-        await client.query('COMMIT');
-        return (rows as ClaimRow[]).map(toClaimed).sort(bySeq);
-      } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => {
-          broken = rollbackError;
-        });
-        throw error;
-      } finally {
-        client.release(broken);
-      }
+        return (await client.query(sql.claim, [limit, leaseMs, token])).rows as ClaimRow[];
+      });
+      return rows.map(toClaimed).sort(bySeq);
     },
 
     async settle(token, settlement, { retainPublished }) {
-      const { rows } = await pool.query(sql.settle, settleValues(token, settlement, retainPublished));
+      const rows = await relayTransaction(pool, async (client) => (await client.query(retainPublished ? sql.settleRetaining : sql.settle, settleValues(token, settlement))).rows);
       return rows[0] as SettleCounts;
     },
 
@@ -96,6 +87,32 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
   };
 }
 
+/**
+ * A transaction of the relay's own bookkeeping (claim, settle), committed without waiting for
+ * the WAL flush. Safe: a claim or settle lost in a database crash puts its rows back in an
+ * earlier state, and they are published again (a duplicate, never a loss), because a message's
+ * existence rests on the producer's own, synchronous commit. It saves two flushes per batch on
+ * the database the broker shares its CPU with.
+ */
+async function relayTransaction<T>(pool: ConnectionPool, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL synchronous_commit TO off');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
 function toClaimed(row: ClaimRow): ClaimedMessage {
   return {
     seq: row.seq,
@@ -108,7 +125,7 @@ function toClaimed(row: ClaimRow): ClaimedMessage {
     correlationId: row.correlation_id,
     replyTo: row.reply_to,
     attempt: row.attempts,
-    createdAt: row.created_at,
+    createdAt: new Date(row.created_at_ms),
     previousDelayMs: row.previous_delay_ms,
   };
 }
@@ -117,7 +134,7 @@ function bySeq(a: ClaimedMessage, b: ClaimedMessage): number {
   return a.seq.length - b.seq.length || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0);
 }
 
-function settleValues(token: string, s: Settlement, retainPublished: boolean): unknown[] {
+function settleValues(token: string, s: Settlement): unknown[] {
   return [
     token,
     s.published.map((r) => r.id),
@@ -128,6 +145,5 @@ function settleValues(token: string, s: Settlement, retainPublished: boolean): u
     s.dead.map((r) => r.reason),
     s.dead.map((r) => (r.error === null ? null : JSON.stringify(r.error))),
     s.released.map((r) => r.id),
-    retainPublished,
   ];
 }

@@ -52,9 +52,14 @@ export class Dispatcher {
   #waitingCount = 0;
   #inFlight = 0;
   #progress: Array<() => void> = [];
+  /** Controllers of the chunks in flight: one stop listener aborts them all. */
+  readonly #chunks = new Set<AbortController>();
 
   constructor(options: DispatcherOptions) {
     this.#options = options;
+    options.stopSignal.addEventListener('abort', () => {
+      for (const controller of this.#chunks) controller.abort();
+    }, { once: true });
   }
 
   /** Messages claimed and not yet sent. */
@@ -204,17 +209,16 @@ export class Dispatcher {
   /** Aborted when the relay stops for good or the earliest lease deadline in the chunk passes. */
   #chunkSignal(chunk: readonly Entry[]): { signal: AbortSignal; dispose(): void } {
     const controller = new AbortController();
-    const abort = (): void => controller.abort();
-    const { stopSignal } = this.#options;
-    if (stopSignal.aborted) abort();
-    stopSignal.addEventListener('abort', abort, { once: true });
-    const deadline = Math.min(...chunk.map((entry) => entry.batch.deadline));
-    const timer = setTimeout(abort, Math.max(0, deadline - Date.now()));
+    if (this.#options.stopSignal.aborted) controller.abort();
+    this.#chunks.add(controller);
+    let deadline = Infinity;
+    for (const entry of chunk) deadline = Math.min(deadline, entry.batch.deadline);
+    const timer = setTimeout(() => controller.abort(), Math.max(0, deadline - Date.now()));
     return {
       signal: controller.signal,
-      dispose() {
+      dispose: () => {
         clearTimeout(timer);
-        stopSignal.removeEventListener('abort', abort);
+        this.#chunks.delete(controller);
       },
     };
   }

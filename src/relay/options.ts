@@ -16,9 +16,12 @@ export interface RelayOptions {
   readonly id?: string;
   /** Messages per claim. Default 500. */
   readonly batchSize?: number;
-  /** Claims not yet settled, at most (bounds what is leased at once). Default 4. */
+  /**
+   * Claims not yet settled, at most (bounds what is leased at once). Default: enough to keep the
+   * publish window full, ceil(publishWindow / batchSize) + 2.
+   */
   readonly maxBatchesInFlight?: number;
-  /** Messages sent and not yet acknowledged by the broker, at most. Default 1000. */
+  /** Messages sent and not yet acknowledged by the broker, at most. Default 2000. */
   readonly publishWindow?: number;
   /** How long a claim holds its messages; a relay that dies releases them when it expires. Default 30 s. */
   readonly leaseMs?: number;
@@ -49,7 +52,6 @@ export interface RelayOptions {
 interface RelayDefaults {
   readonly schema: string;
   readonly batchSize: number;
-  readonly maxBatchesInFlight: number;
   readonly publishWindow: number;
   readonly leaseMs: number;
   readonly minPollIntervalMs: number;
@@ -67,8 +69,7 @@ interface RelayDefaults {
 export const RELAY_DEFAULTS: RelayDefaults = Object.freeze({
   schema: DEFAULT_SCHEMA,
   batchSize: 500,
-  maxBatchesInFlight: 4,
-  publishWindow: 1000,
+  publishWindow: 2000,
   leaseMs: 30_000,
   minPollIntervalMs: 10,
   maxPollIntervalMs: 1_000,
@@ -86,7 +87,6 @@ type Numeric = { [K in keyof RelayDefaults]: RelayDefaults[K] extends number ? K
 
 const MINIMUM: Record<Numeric, number> = {
   batchSize: 1,
-  maxBatchesInFlight: 1,
   publishWindow: 1,
   leaseMs: 1_000,
   minPollIntervalMs: 1,
@@ -100,10 +100,13 @@ const MINIMUM: Record<Numeric, number> = {
   stopTimeoutMs: 0,
 };
 
-const KNOWN = new Set(['pool', 'transport', 'policies', 'id', 'logger', 'random', ...Object.keys(RELAY_DEFAULTS)]);
+const KNOWN = new Set(['pool', 'transport', 'policies', 'id', 'logger', 'random', 'maxBatchesInFlight', ...Object.keys(RELAY_DEFAULTS)]);
 
 export type ResolvedRelayOptions = RelayDefaults &
-  Pick<RelayOptions, 'pool' | 'transport' | 'id' | 'logger' | 'random'> & { readonly policies: RetryPolicies };
+  Pick<RelayOptions, 'pool' | 'transport' | 'id' | 'logger' | 'random'> & {
+    readonly policies: RetryPolicies;
+    readonly maxBatchesInFlight: number;
+  };
 
 /** Applies defaults and checks every option, reporting all problems in one ConfigError. */
 export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRelayOptions> {
@@ -112,7 +115,16 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
     if (!KNOWN.has(field)) problems.push({ field, message: `is not a relay option; allowed: ${[...KNOWN].join(', ')}` });
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const resolved = { ...RELAY_DEFAULTS, ...defined, policies: compilePoliciesInto(options.policies, problems) } as ResolvedRelayOptions;
+  const base = { ...RELAY_DEFAULTS, ...defined };
+  const resolved: ResolvedRelayOptions = {
+    ...base,
+    policies: compilePoliciesInto(options.policies, problems),
+    // Enough claims to keep the window full while one is being settled and one claimed.
+    maxBatchesInFlight: options.maxBatchesInFlight ?? Math.ceil(base.publishWindow / Math.max(1, base.batchSize)) + 2,
+  } as ResolvedRelayOptions;
+  if (!Number.isSafeInteger(resolved.maxBatchesInFlight) || resolved.maxBatchesInFlight < 1) {
+    problems.push({ field: 'maxBatchesInFlight', message: `must be an integer >= 1, got ${String(options.maxBatchesInFlight)}` });
+  }
   if (typeof resolved.pool?.query !== 'function' || typeof resolved.pool?.connect !== 'function') {
     problems.push({ field: 'pool', message: 'must be a pg.Pool (something with query() and connect())' });
   }

@@ -28,6 +28,8 @@ describe('resolveRelayOptions', () => {
     const resolved = resolveRelayOptions({ pool, transport });
     expect(resolved).toMatchObject(RELAY_DEFAULTS);
     expect(resolved.policies.default.maxAttempts).toBe(10);
+    // Derived: enough claims to keep the publish window full.
+    expect(resolved.maxBatchesInFlight).toBe(Math.ceil(RELAY_DEFAULTS.publishWindow / RELAY_DEFAULTS.batchSize) + 2);
     expect(Object.isFrozen(resolved)).toBe(true);
   });
 

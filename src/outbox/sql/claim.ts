@@ -26,7 +26,7 @@ WITH picked AS (
   WHERE o.available_at <= now()
     AND (o.key IS NULL${unordered} OR NOT EXISTS (
       SELECT 1 FROM ${s}.outbox e
-      WHERE e.key = o.key AND e.attempts > 0 AND e.available_at > now()${blockerOrdered}))
+      WHERE e.key = o.key AND e.key IS NOT NULL AND e.attempts > 0 AND e.available_at > now()${blockerOrdered}))
   ORDER BY o.seq
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -43,7 +43,7 @@ SET attempts = o.attempts + 1,
                  || ' expired (the relay crashed, stalled or lost its database connection)')) END
 WHERE o.seq = ANY(ARRAY(SELECT seq FROM picked))
 RETURNING o.seq::text AS seq, o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers,
-          o.correlation_id, o.reply_to, o.created_at, o.attempts,
+          o.correlation_id, o.reply_to, (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms, o.attempts,
           (o.errors -> -1 ->> 'delayMs')::integer AS previous_delay_ms`;
 }
 

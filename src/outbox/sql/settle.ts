@@ -3,7 +3,7 @@
  * claim): a row is settled only while that lease holds it, so a relay whose lease expired and
  * was taken over (even by itself) changes nothing.
  *
- * - published ($2 ids): deleted, or copied to outbox_published when $10 (retain).
+ * - published ($2 ids): deleted, or also copied to outbox_published when retainPublished.
  * - retried ($3 ids, $4 delay ms, $5 error entries): available again after the delay; the error
  *   is appended to the history. The key stays blocked until then.
  * - dead ($6 ids, $7 reasons, $8 error entries or null): moved to dead_letters with the history.
@@ -13,21 +13,20 @@
  * such joins (claimed_by = token looks ultra-selective) and rescans the array per row.
  * Per-row values are picked by array_position, linear in the (small) number of failures.
  */
-export function settleSql(s: string): string {
+export function settleSql(s: string, retainPublished: boolean): string {
+  // Without retention the published rows are only counted: returning them whole costs per row.
+  const columns = 'id, topic, key, payload, content_type, headers, correlation_id, reply_to, created_at, attempts';
+  const publishedColumns = retainPublished ? columns : 'id';
+  const archive = retainPublished
+    ? `archived AS (INSERT INTO ${s}.outbox_published (${columns}) SELECT ${columns} FROM published),\n`
+    : '';
   return `
 WITH published AS (
   DELETE FROM ${s}.outbox o
   WHERE o.id = ANY($2::uuid[]) AND o.claimed_by = $1
-  RETURNING o.id, o.topic, o.key, o.payload, o.content_type, o.headers, o.correlation_id, o.reply_to,
-            o.created_at, o.attempts
+  RETURNING ${publishedColumns}
 ),
-archived AS (
-  INSERT INTO ${s}.outbox_published
-    (id, topic, key, payload, content_type, headers, correlation_id, reply_to, created_at, attempts)
-  SELECT id, topic, key, payload, content_type, headers, correlation_id, reply_to, created_at, attempts
-  FROM published WHERE $10::boolean
-),
-retried AS (
+${archive}retried AS (
   UPDATE ${s}.outbox o
   SET available_at = now() + ($4::integer[])[array_position($3::uuid[], o.id)] * interval '1 millisecond',
       claimed_by = NULL,
