@@ -1,5 +1,7 @@
-/** Reconnect delays: exponential bound with full jitter. Pure given its random source. */
+import { backoffDelayMs } from '../../src/retry/backoff.js';
+import { Jitter } from '../../src/retry/types.js';
 
+/** Reconnect delays of the connection and the consumer. */
 export interface ReconnectBackoff {
   readonly initialMs: number;
   readonly maxMs: number;
@@ -7,11 +9,8 @@ export interface ReconnectBackoff {
 
 /**
  * The delay before the next attempt after `failures` consecutive failed attempts (0 right after
- * a connection was lost): random in [0, min(maxMs, initialMs * 2^failures)], whole milliseconds.
+ * a connection was lost): the core's backoff, doubling from initialMs up to maxMs, full jitter.
  */
 export function reconnectDelayMs(backoff: ReconnectBackoff, failures: number, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(0, Math.floor(failures)), 30);
-  const bound = Math.min(backoff.maxMs, backoff.initialMs * 2 ** exponent);
-  const r = Math.min(1, Math.max(0, random()));
-  return Math.floor(r * bound);
+  return backoffDelayMs({ ...backoff, multiplier: 2, jitter: Jitter.Full }, Math.max(0, failures) + 1, random);
 }

@@ -1,4 +1,4 @@
-import type { ConnectionPool, Queryable } from '../db/queryable.js';
+import { withTransaction, type ConnectionPool, type Queryable } from '../db/queryable.js';
 import { quoteIdent } from '../db/schema.js';
 import { LockPurpose, schemaLockKey } from '../db/locks.js';
 import type { ClaimedMessage, CleanupCounts, CleanupOptions, RelayInfo, RelayStore, SettleCounts, Settlement } from '../relay/store.js';
@@ -88,29 +88,13 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
 }
 
 /**
- * A transaction of the relay's own bookkeeping (claim, settle), committed without waiting for
- * the WAL flush. Safe: a claim or settle lost in a database crash puts its rows back in an
- * earlier state, and they are published again (a duplicate, never a loss), because a message's
- * existence rests on the producer's own, synchronous commit. It saves two flushes per batch on
- * the database the broker shares its CPU with.
+ * The relay's own bookkeeping (claim, settle) commits without waiting for the WAL flush. Safe: a
+ * claim or settle lost in a database crash puts its rows back in an earlier state, and they are
+ * published again (a duplicate, never a loss), because a message's existence rests on the
+ * producer's own, synchronous commit. It saves two flushes per batch.
  */
-async function relayTransaction<T>(pool: ConnectionPool, fn: (client: Queryable) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    await client.query('SET LOCAL synchronous_commit TO off');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: Error) => {
-      broken = rollbackError;
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+function relayTransaction<T>(pool: ConnectionPool, fn: (client: Queryable) => Promise<T>): Promise<T> {
+  return withTransaction(pool, fn, { asynchronousCommit: true });
 }
 
 function toClaimed(row: ClaimRow): ClaimedMessage {

@@ -6,6 +6,7 @@ import type { MessageInput, OutboxMessage } from '../../src/message.js';
 import { silentLogger } from '../../src/logger.js';
 import { useDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
+import { seededRandom } from '../helpers/faults.js';
 
 const { pool, freshSchema } = useDatabase();
 
@@ -13,18 +14,6 @@ const relays: Relay[] = [];
 afterEach(async () => {
   await Promise.all(relays.splice(0).map((r) => r.stop({ timeoutMs: 1000 })));
 });
-
-/** A small deterministic PRNG (mulberry32), so a failing run can be repeated. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = 20;
 const PER_KEY = 30;
@@ -35,7 +24,7 @@ describe('several relays on one schema', () => {
     const outbox = createOutbox({ schema });
     // One transport shared by the three relays, so `published` is the global delivery order.
     const transport = createMemoryTransport();
-    const random = seeded(20240501);
+    const random = seededRandom(20240501);
     let failures = 0;
     transport.failWhen(() => {
       if (random() >= 0.1) return undefined;
