@@ -2,7 +2,7 @@ import { decide } from '../retry/decide.js';
 import { DeadReason, type RetryPolicy } from '../retry/types.js';
 import { errorCode } from '../errors.js';
 import { redactText } from '../redact.js';
-import type { ClaimedMessage, ErrorEntry, LeaseRef } from './store.js';
+import type { ClaimedMessage, ErrorEntry, LeaseRef, Settlement } from './store.js';
 
 export type MessageOutcome =
   | { readonly kind: 'published' }
@@ -10,8 +10,21 @@ export type MessageOutcome =
   | { readonly kind: 'dead'; readonly reason: DeadReason; readonly error: ErrorEntry | null }
   | { readonly kind: 'release' };
 
-export function leaseRef(message: ClaimedMessage): LeaseRef {
+function leaseRef(message: ClaimedMessage): LeaseRef {
   return { id: message.id, attempt: message.attempt };
+}
+
+/** Groups a batch's outcomes into what one settle statement applies. */
+export function toSettlement(outcomes: ReadonlyMap<ClaimedMessage, MessageOutcome>): Settlement {
+  const settlement: Settlement = { published: [], retried: [], dead: [], released: [] };
+  for (const [message, outcome] of outcomes) {
+    const ref = leaseRef(message);
+    if (outcome.kind === 'published') settlement.published.push(ref);
+    else if (outcome.kind === 'retry') settlement.retried.push({ ...ref, delayMs: outcome.delayMs, error: outcome.error });
+    else if (outcome.kind === 'dead') settlement.dead.push({ ...ref, reason: outcome.reason, error: outcome.error });
+    else settlement.released.push(ref);
+  }
+  return settlement;
 }
 
 const MAX_ERROR_MESSAGE = 2_000;

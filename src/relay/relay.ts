@@ -9,9 +9,9 @@ import { isConnectable } from '../transport.js';
 import { createPgStore } from '../outbox/pg-store.js';
 import { RelayEmitter, type RelayEvents, type RelayPhase } from './events.js';
 import { resolveRelayOptions, type RelayOptions } from './options.js';
-import { leaseRef, type MessageOutcome } from './outcomes.js';
+import { toSettlement, type MessageOutcome } from './outcomes.js';
 import { Dispatcher, type Batch } from './dispatcher.js';
-import { emptySettlement, type ClaimedMessage, type RelayStore } from './store.js';
+import type { ClaimedMessage, RelayStore } from './store.js';
 import { createWaker, onEnqueued } from './wake.js';
 import { listenForWakeups } from './notify.js';
 
@@ -47,7 +47,6 @@ export function createRelay(options: RelayOptions): Relay {
 
   const waker = createWaker();
   const stopController = new AbortController();
-  const settling = new Set<Promise<void>>();
   let activeBatches = 0;
   let stopping = false;
   let loop: Promise<void> | undefined;
@@ -70,12 +69,10 @@ export function createRelay(options: RelayOptions): Relay {
     chunkSize: Math.max(1, Math.min(100, Math.ceil(config.publishWindow / 8))),
     stopSignal: stopController.signal,
     onBatchDone: (batch) => {
-      const task: Promise<void> = settle(batch).finally(() => {
-        settling.delete(task);
+      void settle(batch).finally(() => {
         activeBatches--;
         dispatcher.wake();
       });
-      settling.add(task);
     },
     onTransportUnavailable: noteTransportUnavailable,
     onTransportThrew: (error) =>
@@ -159,18 +156,8 @@ export function createRelay(options: RelayOptions): Relay {
   }
 
   async function settle(batch: Batch): Promise<void> {
-    const settlement = emptySettlement();
-    let published = false;
-    for (const [message, outcome] of batch.outcomes) {
-      const ref = leaseRef(message);
-      if (outcome.kind === 'published') {
-        settlement.published.push(ref);
-        published = true;
-      } else if (outcome.kind === 'retry') settlement.retried.push({ ...ref, delayMs: outcome.delayMs, error: outcome.error });
-      else if (outcome.kind === 'dead') settlement.dead.push({ ...ref, reason: outcome.reason, error: outcome.error });
-      else settlement.released.push(ref);
-    }
-    if (published) transportFailures = 0;
+    const settlement = toSettlement(batch.outcomes);
+    if (settlement.published.length > 0) transportFailures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         const counts = await store.settle(batch.token, settlement, { retainPublished: config.retainPublishedMs > 0 });

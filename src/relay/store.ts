@@ -47,10 +47,10 @@ export interface ErrorEntry {
 }
 
 export interface Settlement {
-  readonly published: LeaseRef[];
+  readonly published: Array<LeaseRef>;
   readonly retried: Array<LeaseRef & { readonly delayMs: number; readonly error: ErrorEntry }>;
   readonly dead: Array<LeaseRef & { readonly reason: DeadReason; readonly error: ErrorEntry | null }>;
-  readonly released: LeaseRef[];
+  readonly released: Array<LeaseRef>;
 }
 
 export interface SettleCounts {
@@ -82,8 +82,4 @@ export interface CleanupCounts {
   readonly published: number;
   readonly inbox: number;
   readonly relays: number;
-}
-
-export function emptySettlement(): { published: LeaseRef[]; retried: Settlement['retried']; dead: Settlement['dead']; released: LeaseRef[] } {
-  return { published: [], retried: [], dead: [], released: [] };
 }
