@@ -1,7 +1,8 @@
 -- The outbox: one row per message waiting to be published.
 -- Rows leave this table when they are published (deleted, or moved to outbox_published when a
 -- retention window is configured) or dead-lettered (moved to dead_letters), so the hot table and
--- its indexes hold only pending work.
+-- its indexes hold only pending work. A message that is published at the first attempt is
+-- written once (the producer's INSERT) and deleted once: leases live in outbox_leases.
 CREATE TABLE :POSTBOX_SCHEMA.outbox (
   seq              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   id               uuid        NOT NULL,
@@ -13,23 +14,36 @@ CREATE TABLE :POSTBOX_SCHEMA.outbox (
   correlation_id   text,
   reply_to         text,
   created_at       timestamptz NOT NULL DEFAULT now(),
-  -- When the row may next be claimed: deliverAt, the end of a backoff, or the end of a lease.
+  -- When the row may next be claimed: deliverAt, or the end of a backoff.
   available_at     timestamptz NOT NULL DEFAULT now(),
-  -- Publish attempts started (incremented when claimed), so a crash loop still ends.
+  -- Attempts that failed or never finished (a lease that expired), so a crash loop still ends.
+  -- The attempt in progress is attempts + 1.
   attempts         integer     NOT NULL DEFAULT 0,
   -- Every failed attempt: [{ at, attempt, message, code?, delayMs? }].
   errors           jsonb       NOT NULL DEFAULT '[]'::jsonb,
   first_attempt_at timestamptz,
   last_attempt_at  timestamptz,
-  -- The relay holding the lease; NULL when not leased.
-  claimed_by       text,
   CONSTRAINT outbox_id_key UNIQUE (id)
 );
 
--- Blocking check of the claim: keyed rows that are leased or in backoff. Only keyed rows that were
--- attempted are in it, so it stays tiny even with a large backlog, and claiming an unkeyed
--- message costs no insert here.
+-- Blocking check of the claim: keyed rows waiting in backoff. Only keyed rows that failed are in
+-- it, so it stays tiny even with a large backlog.
 CREATE INDEX outbox_attempted_key_idx ON :POSTBOX_SCHEMA.outbox (key) WHERE attempts > 0 AND key IS NOT NULL;
+
+-- Leases: which claim holds which message, until when. UNLOGGED: the relay's bookkeeping writes
+-- no WAL. A database crash empties it, which only makes the messages that were in flight
+-- claimable again (published twice at worst, never lost); a lease that expires does the same.
+CREATE UNLOGGED TABLE :POSTBOX_SCHEMA.outbox_leases (
+  seq        bigint      PRIMARY KEY,
+  -- The message's key while it holds it (ordered topics), else NULL: blocks the key's others.
+  key        text,
+  -- Unique per claim (relay id and claim number): only the holder settles.
+  token      text        NOT NULL,
+  claimed_at timestamptz NOT NULL DEFAULT now(),
+  until      timestamptz NOT NULL
+);
+CREATE INDEX outbox_leases_key_idx ON :POSTBOX_SCHEMA.outbox_leases (key) WHERE key IS NOT NULL;
+CREATE INDEX outbox_leases_token_idx ON :POSTBOX_SCHEMA.outbox_leases (token);
 
 -- Published messages kept for a retention window (only when the relay is configured to keep them).
 CREATE TABLE :POSTBOX_SCHEMA.outbox_published (

@@ -9,6 +9,7 @@ import {
   deleteExpiredIdempotencyKeysSql,
   deleteOldInboxSql,
   deleteOldPublishedSql,
+  deleteStaleLeasesSql,
   deleteStaleRelaysSql,
 } from './sql/maintenance.js';
 
@@ -31,7 +32,7 @@ interface ClaimRow {
   reply_to: string | null;
   /** Epoch milliseconds: a number parses far faster than a timestamp string. */
   created_at_ms: number;
-  attempts: number;
+  attempt: number;
   previous_delay_ms: number | null;
 }
 
@@ -50,6 +51,7 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
     published: deleteOldPublishedSql(s),
     inbox: deleteOldInboxSql(s),
     relays: deleteStaleRelaysSql(s),
+    leases: deleteStaleLeasesSql(s),
   };
 
   return {
@@ -82,6 +84,7 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
         published: await run(sql.published, cleanup.retainPublishedMs),
         inbox: cleanup.inboxRetentionMs === undefined ? 0 : await run(sql.inbox, cleanup.inboxRetentionMs),
         relays: await run(sql.relays, cleanup.staleRelayMs),
+        leases: await run(sql.leases, 0),
       };
     },
   };
@@ -108,7 +111,7 @@ function toClaimed(row: ClaimRow): ClaimedMessage {
     headers: row.headers,
     correlationId: row.correlation_id,
     replyTo: row.reply_to,
-    attempt: row.attempts,
+    attempt: row.attempt,
     createdAt: new Date(row.created_at_ms),
     previousDelayMs: row.previous_delay_ms,
   };

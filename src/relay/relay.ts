@@ -210,7 +210,7 @@ export function createRelay(options: RelayOptions): Relay {
         inboxRetentionMs: config.inboxRetentionMs > 0 ? config.inboxRetentionMs : undefined,
         staleRelayMs: config.heartbeatIntervalMs * 30,
       });
-      if (Math.max(counts.idempotencyKeys, counts.published, counts.inbox, counts.relays) < config.cleanupBatchSize) return;
+      if (Math.max(...Object.values(counts)) < config.cleanupBatchSize) return;
     }
   }
 

@@ -9,7 +9,8 @@ export interface RelayStore {
   /**
    * Leases up to `limit` available messages for `leaseMs` under `token`, oldest first, never two
    * relays holding messages of the same key, and never a keyed message while another one of its
-   * key is leased or in backoff. Increments each message's attempts. Result in seq order.
+   * key is leased or in backoff. Each message comes with the attempt it is claimed for; a lease
+   * taken over after it expired counts as an attempt that failed. Result in seq order.
    * The token must be unique per claim (the relay uses its id and a claim counter): settling
    * is guarded by it.
    */
@@ -82,4 +83,5 @@ export interface CleanupCounts {
   readonly published: number;
   readonly inbox: number;
   readonly relays: number;
+  readonly leases: number;
 }

@@ -147,7 +147,7 @@ it('delivers every committed message and applies each effect exactly once while 
   const kills: Array<{ leased: number; sent: string[] }> = [];
   const effective = () => kills.filter((k) => k.sent.length > 0).length;
   const leasedIds = async (): Promise<string[]> =>
-    (await pool.query(`SELECT id::text AS id FROM "${schema}".outbox WHERE claimed_by IS NOT NULL AND available_at > now()`)).rows.map(
+    (await pool.query(`SELECT o.id::text AS id FROM "${schema}".outbox o JOIN "${schema}".outbox_leases l ON l.seq = o.seq WHERE l.until > now()`)).rows.map(
       (r: { id: string }) => r.id,
     );
   const killing = (async () => {

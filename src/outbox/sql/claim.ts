@@ -1,50 +1,70 @@
 /**
- * Leases up to $1 messages for $2 ms to relay $3, oldest first, and returns them.
+ * Leases up to $1 messages for $2 ms under token $3, oldest first, and returns them with the
+ * attempt they are claimed for.
  *
- * Per-key order: a keyed message of an ordered topic is skipped while any message with the same
- * key is leased or waiting in backoff (attempts > 0 and not yet available again). Its earlier
- * messages that are available are picked in the same batch, in seq order, so a batch holds a
- * prefix of each key's queue. Claims of several relays are serialised by an advisory lock held
- * for the claim's short transaction (see claimLockSql), so two relays never split one key.
+ * Leases live in the UNLOGGED outbox_leases table: claiming writes no WAL and leaves the message
+ * row alone (it is written again only when an attempt fails). A lease that expired is taken over:
+ * its attempt never finished (the relay crashed or stalled), so it is counted and recorded in the
+ * history (POSTBOX_LEASE_EXPIRED), and a message that keeps crashing its relay still reaches
+ * maxAttempts.
  *
- * A claimed row's attempts is incremented at once: a message that crashes its relay still
- * reaches maxAttempts. Re-claiming a row whose lease expired records that attempt's failure.
- *
- * The UPDATE finds the picked rows through ANY(ARRAY(...)) so it always uses the primary key:
- * a plain join lets the planner hash the whole backlog once batches get large.
+ * Per-key order: a keyed message of an ordered topic is skipped while its key is leased by
+ * anyone or while a message of its key waits in backoff. Its available messages are picked in the
+ * same claim, in seq order, so a claim holds a prefix of each key's queue. Claims of several
+ * relays are serialised by an advisory lock held for the claim's short transaction (see
+ * claimLockSql), so two relays never split one key.
  *
  * orderedSql(col) is the SQL test "this topic is ordered" from the retry policies, or undefined
  * when every topic is ordered.
  */
 export function claimSql(s: string, orderedSql?: (topicColumn: string) => string): string {
+  const ordered = (column: string): string => (orderedSql === undefined ? 'true' : orderedSql(column));
   const unordered = orderedSql === undefined ? '' : ` OR NOT ${orderedSql('o.topic')}`;
   const blockerOrdered = orderedSql === undefined ? '' : ` AND ${orderedSql('e.topic')}`;
   return `
 WITH picked AS (
-  SELECT o.seq
+  SELECT o.seq, CASE WHEN o.key IS NOT NULL AND ${ordered('o.topic')} THEN o.key END AS lease_key
   FROM ${s}.outbox o
   WHERE o.available_at <= now()
-    AND (o.key IS NULL${unordered} OR NOT EXISTS (
-      SELECT 1 FROM ${s}.outbox e
-      WHERE e.key = o.key AND e.key IS NOT NULL AND e.attempts > 0 AND e.available_at > now()${blockerOrdered}))
+    AND NOT EXISTS (SELECT 1 FROM ${s}.outbox_leases l WHERE l.seq = o.seq AND l.until > now())
+    AND (o.key IS NULL${unordered} OR (
+      NOT EXISTS (SELECT 1 FROM ${s}.outbox_leases h WHERE h.key = o.key AND h.until > now())
+      AND NOT EXISTS (
+        SELECT 1 FROM ${s}.outbox e
+        WHERE e.key = o.key AND e.key IS NOT NULL AND e.attempts > 0 AND e.available_at > now()${blockerOrdered})))
   ORDER BY o.seq
   LIMIT $1
-  FOR UPDATE SKIP LOCKED
+  FOR UPDATE OF o SKIP LOCKED
+),
+expired AS (
+  SELECT l.seq, l.token, l.claimed_at FROM ${s}.outbox_leases l WHERE l.seq IN (SELECT seq FROM picked)
+),
+leased AS (
+  INSERT INTO ${s}.outbox_leases (seq, key, token, until)
+  SELECT seq, lease_key, $3, now() + $2 * interval '1 millisecond' FROM picked
+  ON CONFLICT (seq) DO UPDATE
+    SET key = excluded.key, token = excluded.token, claimed_at = now(), until = excluded.until
+),
+abandoned AS (
+  UPDATE ${s}.outbox o
+  SET attempts = o.attempts + 1,
+      first_attempt_at = coalesce(o.first_attempt_at, x.claimed_at),
+      last_attempt_at = x.claimed_at,
+      errors = o.errors || jsonb_build_array(jsonb_build_object(
+        'at', now(), 'attempt', o.attempts + 1, 'code', 'POSTBOX_LEASE_EXPIRED',
+        'message', 'attempt ' || (o.attempts + 1) || ' did not finish before the lease of ' || x.token
+                   || ' expired (the relay crashed, stalled or lost its database connection)'))
+  FROM expired x
+  WHERE o.seq = x.seq
+  RETURNING o.seq, o.attempts
 )
-UPDATE ${s}.outbox o
-SET attempts = o.attempts + 1,
-    available_at = now() + $2 * interval '1 millisecond',
-    claimed_by = $3,
-    first_attempt_at = coalesce(o.first_attempt_at, now()),
-    last_attempt_at = now(),
-    errors = CASE WHEN o.claimed_by IS NULL THEN o.errors ELSE o.errors || jsonb_build_array(jsonb_build_object(
-      'at', now(), 'attempt', o.attempts, 'code', 'POSTBOX_LEASE_EXPIRED',
-      'message', 'attempt ' || o.attempts || ' did not finish before the lease of relay ' || o.claimed_by
-                 || ' expired (the relay crashed, stalled or lost its database connection)')) END
-WHERE o.seq = ANY(ARRAY(SELECT seq FROM picked))
-RETURNING o.seq::text AS seq, o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers,
-          o.correlation_id, o.reply_to, (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms, o.attempts,
-          (o.errors -> -1 ->> 'delayMs')::integer AS previous_delay_ms`;
+SELECT o.seq::text AS seq, o.id::text AS id, o.topic, o.key, o.payload, o.content_type, o.headers,
+       o.correlation_id, o.reply_to, (extract(epoch FROM o.created_at) * 1000)::float8 AS created_at_ms,
+       coalesce(a.attempts, o.attempts) + 1 AS attempt,
+       CASE WHEN a.seq IS NULL THEN (o.errors -> -1 ->> 'delayMs')::integer END AS previous_delay_ms
+FROM ${s}.outbox o
+LEFT JOIN abandoned a ON a.seq = o.seq
+WHERE o.seq = ANY(ARRAY(SELECT seq FROM picked))`;
 }
 
 /** Serialises claims of every relay on this schema for the claim's transaction. */

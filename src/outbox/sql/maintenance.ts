@@ -24,3 +24,16 @@ export function deleteOldInboxSql(s: string): string {
 export function deleteStaleRelaysSql(s: string): string {
   return boundedDelete(`${s}.relays`, 'heartbeat_at');
 }
+
+/**
+ * Expired leases whose message is gone (deleted by hand while leased). An expired lease of a
+ * message that still exists is kept: the next claim counts it as an abandoned attempt.
+ */
+export function deleteStaleLeasesSql(s: string): string {
+  return `
+DELETE FROM ${s}.outbox_leases WHERE seq = ANY(ARRAY(
+  SELECT l.seq FROM ${s}.outbox_leases l
+  WHERE l.until < now() - $1 * interval '1 millisecond'
+    AND NOT EXISTS (SELECT 1 FROM ${s}.outbox o WHERE o.seq = l.seq)
+  LIMIT $2))`;
+}
