@@ -10,7 +10,7 @@ export type { MessageInput, OutboxMessage } from './message.js';
 export { migrate, schemaVersion } from './db/migrate.js';
 export type { MigrateOptions, MigrateResult } from './db/migrate.js';
 export { withTransaction } from './db/queryable.js';
-export type { ConnectionPool, PooledConnection, Queryable, QueryResult, TransactionOptions } from './db/queryable.js';
+export type { ConnectionPool, PooledConnection, Queryable, QueryResult } from './db/queryable.js';
 export { DEFAULT_SCHEMA } from './db/schema.js';
 
 // Relaying

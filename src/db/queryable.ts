@@ -22,28 +22,15 @@ export interface ConnectionPool extends Queryable {
   connect(): Promise<PooledConnection>;
 }
 
-export interface TransactionOptions {
-  /**
-   * Commit without waiting for the WAL flush (SET LOCAL synchronous_commit TO off). Only for
-   * work that is safe to lose in a database crash; postbox uses it for the relay's bookkeeping.
-   */
-  readonly asynchronousCommit?: boolean;
-}
-
 /**
  * Runs fn inside BEGIN/COMMIT on one connection from the pool; rolls back and rethrows when fn
  * throws. A connection whose ROLLBACK failed is destroyed rather than returned to the pool.
  */
-export async function withTransaction<T>(
-  pool: ConnectionPool,
-  fn: (tx: Queryable) => Promise<T>,
-  options: TransactionOptions = {},
-): Promise<T> {
+export async function withTransaction<T>(pool: ConnectionPool, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
-    if (options.asynchronousCommit) await client.query('SET LOCAL synchronous_commit TO off');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

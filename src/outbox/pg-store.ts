@@ -1,8 +1,8 @@
-import { withTransaction, type ConnectionPool, type Queryable } from '../db/queryable.js';
+import type { ConnectionPool, QueryResult } from '../db/queryable.js';
 import { quoteIdent } from '../db/schema.js';
 import { LockPurpose, schemaLockKey } from '../db/locks.js';
 import type { ClaimedMessage, CleanupCounts, CleanupOptions, RelayInfo, RelayStore, SettleCounts, Settlement } from '../relay/store.js';
-import { claimLockSql, claimSql } from './sql/claim.js';
+import { claimTransactionSql } from './sql/claim.js';
 import { settleSql } from './sql/settle.js';
 import { heartbeatSql, unregisterRelaySql } from './sql/relays.js';
 import {
@@ -42,7 +42,6 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
   const s = quoteIdent(options.schema);
   const lockKey = schemaLockKey(options.schema);
   const sql = {
-    claim: claimSql(s, options.orderedSql),
     settle: settleSql(s, false),
     settleRetaining: settleSql(s, true),
     heartbeat: heartbeatSql(s),
@@ -56,16 +55,27 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
 
   return {
     async claim(token, limit, leaseMs) {
-      const rows = await relayTransaction(pool, async (client) => {
-        await client.query(claimLockSql, [LockPurpose.Claim, lockKey]);
-        return (await client.query(sql.claim, [limit, leaseMs, token])).rows as ClaimRow[];
-      });
-      return rows.map(toClaimed).sort(bySeq);
+      const text = claimTransactionSql(s, options.orderedSql, [LockPurpose.Claim, lockKey], { limit, leaseMs, token });
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        // One round trip: BEGIN; SET LOCAL; lock; claim; COMMIT. The claim's rows are the 4th result.
+        const results = (await client.query(text)) as unknown as QueryResult[];
+        return ((results[3]?.rows ?? []) as ClaimRow[]).map(toClaimed).sort(bySeq);
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
     },
 
     async settle(token, settlement, { retainPublished }) {
-      const rows = await relayTransaction(pool, async (client) => (await client.query(retainPublished ? sql.settleRetaining : sql.settle, settleValues(token, settlement))).rows);
-      return rows[0] as SettleCounts;
+      const { rows } = await pool.query(retainPublished ? sql.settleRetaining : sql.settle, settleValues(token, settlement));
+      const { published, retried, dead, released } = rows[0] as SettleCounts;
+      return { published, retried, dead, released };
     },
 
     async heartbeat(relay: RelayInfo) {
@@ -88,16 +98,6 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
       };
     },
   };
-}
-
-/**
- * The relay's own bookkeeping (claim, settle) commits without waiting for the WAL flush. Safe: a
- * claim or settle lost in a database crash puts its rows back in an earlier state, and they are
- * published again (a duplicate, never a loss), because a message's existence rests on the
- * producer's own, synchronous commit. It saves two flushes per batch.
- */
-function relayTransaction<T>(pool: ConnectionPool, fn: (client: Queryable) => Promise<T>): Promise<T> {
-  return withTransaction(pool, fn, { asynchronousCommit: true });
 }
 
 function toClaimed(row: ClaimRow): ClaimedMessage {

@@ -142,8 +142,8 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
   if (resolved.maxPollIntervalMs < resolved.minPollIntervalMs) {
     problems.push({ field: 'maxPollIntervalMs', message: `must be >= minPollIntervalMs (${resolved.minPollIntervalMs})` });
   }
-  if (resolved.id !== undefined && (typeof resolved.id !== 'string' || resolved.id.length === 0 || resolved.id.length > 200)) {
-    problems.push({ field: 'id', message: 'must be a non-empty string of at most 200 characters, unique per relay' });
+  if (resolved.id !== undefined && (typeof resolved.id !== 'string' || resolved.id.length === 0 || resolved.id.length > 200 || /[\u0000-\u001f]/.test(resolved.id))) {
+    problems.push({ field: 'id', message: 'must be a non-empty string of at most 200 printable characters, unique per relay' });
   }
   if (typeof resolved.listen !== 'boolean') problems.push({ field: 'listen', message: 'must be true or false' });
   if (problems.length > 0) throw new ConfigError('relay options', problems);

@@ -12,12 +12,16 @@
  * anyone or while a message of its key waits in backoff. Its available messages are picked in the
  * same claim, in seq order, so a claim holds a prefix of each key's queue. Claims of several
  * relays are serialised by an advisory lock held for the claim's short transaction (see
- * claimLockSql), so two relays never split one key.
+ * claimTransactionSql), so two relays never split one key.
  *
  * orderedSql(col) is the SQL test "this topic is ordered" from the retry policies, or undefined
  * when every topic is ordered.
  */
-export function claimSql(s: string, orderedSql?: (topicColumn: string) => string): string {
+export function claimSql(
+  s: string,
+  orderedSql?: (topicColumn: string) => string,
+  values: { limit: string; leaseMs: string; token: string } = { limit: '$1', leaseMs: '$2', token: '$3' },
+): string {
   const ordered = (column: string): string => (orderedSql === undefined ? 'true' : orderedSql(column));
   const unordered = orderedSql === undefined ? '' : ` OR NOT ${orderedSql('o.topic')}`;
   const blockerOrdered = orderedSql === undefined ? '' : ` AND ${orderedSql('e.topic')}`;
@@ -33,7 +37,7 @@ WITH picked AS (
         SELECT 1 FROM ${s}.outbox e
         WHERE e.key = o.key AND e.key IS NOT NULL AND e.attempts > 0 AND e.available_at > now()${blockerOrdered})))
   ORDER BY o.seq
-  LIMIT $1
+  LIMIT ${values.limit}
   FOR UPDATE OF o SKIP LOCKED
 ),
 expired AS (
@@ -41,7 +45,7 @@ expired AS (
 ),
 leased AS (
   INSERT INTO ${s}.outbox_leases (seq, key, token, until)
-  SELECT seq, lease_key, $3, now() + $2 * interval '1 millisecond' FROM picked
+  SELECT seq, lease_key, ${values.token}, now() + ${values.leaseMs} * interval '1 millisecond' FROM picked
   ON CONFLICT (seq) DO UPDATE
     SET key = excluded.key, token = excluded.token, claimed_at = now(), until = excluded.until
 ),
@@ -67,5 +71,33 @@ LEFT JOIN abandoned a ON a.seq = o.seq
 WHERE o.seq = ANY(ARRAY(SELECT seq FROM picked))`;
 }
 
-/** Serialises claims of every relay on this schema for the claim's transaction. */
-export const claimLockSql = 'SELECT pg_advisory_xact_lock($1, $2)';
+/**
+ * The whole claim transaction as one simple-protocol query (one round trip): the advisory lock
+ * that serialises claims of every relay on this schema, then the claim, whose snapshot is taken
+ * after the lock is held (each statement of a simple query gets its own snapshot under READ
+ * COMMITTED, so it sees the leases of the claim that held the lock before). The claim commits
+ * without waiting for the WAL flush: a lost claim only leads to a republish.
+ * Values are inlined: limit and leaseMs must be safe integers; the token is quoted.
+ */
+export function claimTransactionSql(
+  s: string,
+  orderedSql: ((topicColumn: string) => string) | undefined,
+  lock: readonly [number, number],
+  claim: { limit: number; leaseMs: number; token: string },
+): string {
+  for (const [name, value] of [['limit', claim.limit], ['leaseMs', claim.leaseMs], ...lock.map((v, i) => [`lock[${i}]`, v] as const)] as const) {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`claim: ${name} must be a safe integer, got ${String(value)}`);
+  }
+  const statement = claimSql(s, orderedSql, {
+    limit: String(claim.limit),
+    leaseMs: String(claim.leaseMs),
+    token: quoteLiteral(claim.token),
+  });
+  return `BEGIN; SET LOCAL synchronous_commit TO off; SELECT pg_advisory_xact_lock(${lock[0]}, ${lock[1]}); ${statement}; COMMIT`;
+}
+
+/** A SQL string literal; E'' form when backslashes are present, so it is right whatever standard_conforming_strings says. */
+export function quoteLiteral(value: string): string {
+  const quoted = value.replace(/'/g, "''");
+  return value.includes('\\') ? ` E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}

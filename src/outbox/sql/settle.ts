@@ -10,6 +10,10 @@
  *   dead_letters with the whole history.
  * - released ($9 ids): nothing to write: dropping the lease puts the message back, uncounted.
  *
+ * One statement, one round trip, committed without waiting for the WAL flush: set_config(...,
+ * true) lasts until the end of the statement's own transaction, whose commit record is written
+ * before transaction-local settings are reset. Losing a settle in a crash only causes a republish.
+ *
  * Rows are found with id = ANY(ids), never a join with unnest(): the planner misestimates such
  * joins and rescans the array per row. Per-row values are picked by array_position, linear in
  * the (small) number of failures.
@@ -21,7 +25,10 @@ export function settleSql(s: string, retainPublished: boolean): string {
       `archived AS (INSERT INTO ${s}.outbox_published (${columns}) SELECT ${columns.replace(/attempts$/, 'attempts + 1')} FROM published),\n`
     : '';
   return `
-WITH mine AS (
+WITH async_commit AS (
+  SELECT set_config('synchronous_commit', 'off', true)
+),
+mine AS (
   DELETE FROM ${s}.outbox_leases WHERE token = $1 RETURNING seq, claimed_at
 ),
 held AS (
@@ -73,5 +80,6 @@ buried AS (
 SELECT (SELECT count(*) FROM published)::integer AS published,
        (SELECT count(*) FROM retried)::integer AS retried,
        (SELECT count(*) FROM died)::integer AS dead,
-       (SELECT count(*) FROM mine m JOIN ${s}.outbox o ON o.seq = m.seq WHERE o.id = ANY($9::uuid[]))::integer AS released`;
+       (SELECT count(*) FROM mine m JOIN ${s}.outbox o ON o.seq = m.seq WHERE o.id = ANY($9::uuid[]))::integer AS released,
+       (SELECT count(*) FROM async_commit)::integer AS async_commit`;
 }
