@@ -18,7 +18,8 @@ export interface RelayOptions {
   readonly batchSize?: number;
   /**
    * Claims not yet settled, at most (bounds what is leased at once). Default: enough to keep the
-   * publish window full, ceil(publishWindow / batchSize) + 2.
+   * publish window full with the next claims ready, 2 * ceil(publishWindow / batchSize) + 2.
+   * Claimed messages that were not sent when a relay dies only wait for their lease to expire.
    */
   readonly maxBatchesInFlight?: number;
   /** Messages sent and not yet acknowledged by the broker, at most. Default 2000. */
@@ -119,8 +120,8 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
   const resolved: ResolvedRelayOptions = {
     ...base,
     policies: compilePoliciesInto(options.policies, problems),
-    // Enough claims to keep the window full while one is being settled and one claimed.
-    maxBatchesInFlight: options.maxBatchesInFlight ?? Math.ceil(base.publishWindow / Math.max(1, base.batchSize)) + 2,
+    // Enough claims to keep the window full, the next ones ready, one settling and one claiming.
+    maxBatchesInFlight: options.maxBatchesInFlight ?? 2 * Math.ceil(base.publishWindow / Math.max(1, base.batchSize)) + 2,
   } as ResolvedRelayOptions;
   if (!Number.isSafeInteger(resolved.maxBatchesInFlight) || resolved.maxBatchesInFlight < 1) {
     problems.push({ field: 'maxBatchesInFlight', message: `must be an integer >= 1, got ${String(options.maxBatchesInFlight)}` });

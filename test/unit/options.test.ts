@@ -29,7 +29,7 @@ describe('resolveRelayOptions', () => {
     expect(resolved).toMatchObject(RELAY_DEFAULTS);
     expect(resolved.policies.default.maxAttempts).toBe(10);
     // Derived: enough claims to keep the publish window full.
-    expect(resolved.maxBatchesInFlight).toBe(Math.ceil(RELAY_DEFAULTS.publishWindow / RELAY_DEFAULTS.batchSize) + 2);
+    expect(resolved.maxBatchesInFlight).toBe(2 * Math.ceil(RELAY_DEFAULTS.publishWindow / RELAY_DEFAULTS.batchSize) + 2);
     expect(Object.isFrozen(resolved)).toBe(true);
   });
 
