@@ -1,3 +1,5 @@
+import { transactionEnded } from '../signals.js';
+
 /**
  * The one-method database interface postbox needs: pg's Client, PoolClient and Pool fit it,
  * and so does any ORM's raw connection that can run a parameterised query. enqueue() takes it,
@@ -33,8 +35,10 @@ export async function withTransaction<T>(pool: ConnectionPool, fn: (tx: Queryabl
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
+    transactionEnded(client, true);
     return result;
   } catch (error) {
+    transactionEnded(client, false);
     try {
       await client.query('ROLLBACK');
     } catch (rollbackError) {

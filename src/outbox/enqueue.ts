@@ -4,7 +4,7 @@ import { DEFAULT_SCHEMA, quoteIdent, schemaProblem } from '../db/schema.js';
 import { ConfigError, type Problem } from '../errors.js';
 import { prepareMessages, type PreparedMessage } from './validate.js';
 import { insertMessagesSql, lookupIdempotencyKeysSql } from './sql/insert-messages.js';
-import { signalEnqueued } from '../relay/wake.js';
+import { markEnqueued, signalEnqueued } from '../signals.js';
 
 export interface OutboxOptions {
   /** Schema the migrations were applied to. Default `postbox`. */
@@ -47,6 +47,7 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     const ids = rows.map((row: { id: string | null }) => row.id);
     if (ids.includes(null)) await fillConcurrentWinners(db, lookupSql, rows, ids);
     signalEnqueued(config.schema);
+    markEnqueued(db, config.schema);
     return sourceOf.map((index) => ids[index] as string);
   }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionPool, PooledConnection } from '../db/queryable.js';
 import { DEFAULT_SCHEMA, quoteIdent, schemaProblem } from '../db/schema.js';
 import { ConfigError } from '../errors.js';
-import { onEnqueued } from './wake.js';
+import { onEnqueued } from '../signals.js';
 
 /**
  * Opt-in cross-process wake-up through LISTEN/NOTIFY.

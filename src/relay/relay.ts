@@ -12,7 +12,8 @@ import { resolveRelayOptions, type RelayOptions } from './options.js';
 import { toSettlement, type MessageOutcome } from './outcomes.js';
 import { Dispatcher, type Batch } from './dispatcher.js';
 import type { ClaimedMessage, RelayStore } from './store.js';
-import { createWaker, onEnqueued } from './wake.js';
+import { createWaker } from './wake.js';
+import { onEnqueued } from '../signals.js';
 import { listenForWakeups } from './notify.js';
 
 export interface Relay {

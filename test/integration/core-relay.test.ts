@@ -13,7 +13,7 @@ import type { MessageInput, OutboxMessage } from '../../src/message.js';
 import type { ConnectionPool } from '../../src/db/queryable.js';
 import { silentLogger } from '../../src/logger.js';
 import { createNotifier, listenForWakeups } from '../../src/relay/notify.js';
-import { signalEnqueued } from '../../src/relay/wake.js';
+import { signalEnqueued } from '../../src/signals.js';
 import { useDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 import { DATABASE_URL } from '../helpers/services.js';

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, it, expect, vi } from 'vitest';
-import { createWaker, onEnqueued, signalEnqueued } from '../../src/relay/wake.js';
+import { createWaker } from '../../src/relay/wake.js';
+import { markEnqueued, onEnqueued, signalEnqueued, transactionEnded } from '../../src/signals.js';
 
 /** Tracks whether a promise has settled, without awaiting it. */
 function track(promise: Promise<unknown>): { done: boolean } {
@@ -88,5 +89,31 @@ describe('signalEnqueued / onEnqueued', () => {
     expect(a).toHaveBeenCalledTimes(1);
     expect(b).toHaveBeenCalledTimes(1);
     for (const stop of stops) stop();
+  });
+});
+
+describe('transactionEnded (wake-up after COMMIT)', () => {
+  it('signals the schemas a connection enqueued to once its transaction commits, and only then', () => {
+    const connection = {};
+    const woken: string[] = [];
+    const off = [onEnqueued('a', () => woken.push('a')), onEnqueued('b', () => woken.push('b'))];
+    markEnqueued(connection, 'a');
+    expect(woken).toEqual([]);
+    transactionEnded(connection, true);
+    expect(woken).toEqual(['a']);
+    transactionEnded(connection, true);
+    expect(woken).toEqual(['a']);
+    off.forEach((unsubscribe) => unsubscribe());
+  });
+
+  it('forgets a rolled-back transaction without waking anyone', () => {
+    const connection = {};
+    const woken: string[] = [];
+    const off = onEnqueued('a', () => woken.push('a'));
+    markEnqueued(connection, 'a');
+    transactionEnded(connection, false);
+    transactionEnded(connection, true);
+    expect(woken).toEqual([]);
+    off();
   });
 });
