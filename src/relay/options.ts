@@ -32,6 +32,12 @@ export interface RelayOptions {
   readonly maxPollIntervalMs?: number;
   /** After a wake-up hint, poll at the fastest rate for this long. Default 1000 ms. */
   readonly wakeWindowMs?: number;
+  /**
+   * After a claim that was not full (the backlog is drained), wait this long before the next
+   * claim so messages committed meanwhile go out together. Latency against database load, like
+   * Kafka's linger.ms. Default 5 ms.
+   */
+  readonly batchWaitMs?: number;
   /** Keep published messages (in outbox_published) this long. Default 0: delete at once. */
   readonly retainPublishedMs?: number;
   /** Delete inbox records older than this (consumers in the same schema). Default 7 days; 0 disables. */
@@ -58,6 +64,7 @@ interface RelayDefaults {
   readonly minPollIntervalMs: number;
   readonly maxPollIntervalMs: number;
   readonly wakeWindowMs: number;
+  readonly batchWaitMs: number;
   readonly retainPublishedMs: number;
   readonly inboxRetentionMs: number;
   readonly cleanupIntervalMs: number;
@@ -75,6 +82,7 @@ export const RELAY_DEFAULTS: RelayDefaults = Object.freeze({
   minPollIntervalMs: 10,
   maxPollIntervalMs: 1_000,
   wakeWindowMs: 1_000,
+  batchWaitMs: 5,
   retainPublishedMs: 0,
   inboxRetentionMs: 7 * 24 * 60 * 60 * 1000,
   cleanupIntervalMs: 60_000,
@@ -93,6 +101,7 @@ const MINIMUM: Record<Numeric, number> = {
   minPollIntervalMs: 1,
   maxPollIntervalMs: 1,
   wakeWindowMs: 0,
+  batchWaitMs: 0,
   retainPublishedMs: 0,
   inboxRetentionMs: 0,
   cleanupIntervalMs: 100,

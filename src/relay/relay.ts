@@ -59,6 +59,7 @@ export function createRelay(options: RelayOptions): Relay {
   let transportRetryAt = 0;
   /** Claims made so far: with the relay id, each claim's lease token. */
   let claims = 0;
+  const stopWaiters = new Set<() => void>();
   const cleanups: Array<() => void> = [];
 
   const dispatcher = new Dispatcher({
@@ -136,8 +137,25 @@ export function createRelay(options: RelayOptions): Relay {
       };
       activeBatches++;
       dispatcher.add(batch, messages, stopping);
+      // A claim that was not full means the backlog is drained: let a few commits accumulate
+      // before the next claim rather than claiming them one by one (wake-ups do not cut this).
+      if (messages.length < config.batchSize) await pause(config.batchWaitMs);
     }
     while (activeBatches > 0) await dispatcher.progress();
+  }
+
+  /** A wait only stopping cuts short. */
+  function pause(ms: number): Promise<void> {
+    if (ms <= 0 || stopController.signal.aborted || stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        stopWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopWaiters.add(done);
+    });
   }
 
   async function idle(): Promise<void> {
@@ -244,6 +262,7 @@ export function createRelay(options: RelayOptions): Relay {
         stopping = true;
         waker.wake();
         dispatcher.wake();
+        for (const cut of [...stopWaiters]) cut();
         const abortTimer = setTimeout(() => {
           stopController.abort();
           dispatcher.releaseQueued();
