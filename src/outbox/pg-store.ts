@@ -86,6 +86,10 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
       await pool.query(sql.unregister, [relayId]);
     },
 
+    async vacuum() {
+      await pool.query(`VACUUM (SKIP_LOCKED) ${s}.outbox`);
+    },
+
     async cleanup(cleanup: CleanupOptions): Promise<CleanupCounts> {
       const run = async (statement: string, olderThanMs: number): Promise<number> =>
         (await pool.query(statement, [olderThanMs, cleanup.batchSize])).rowCount ?? 0;

@@ -42,6 +42,12 @@ export interface RelayOptions {
   readonly retainPublishedMs?: number;
   /** Delete inbox records older than this (consumers in the same schema). Default 7 days; 0 disables. */
   readonly inboxRetentionMs?: number;
+  /**
+   * Once the backlog is drained, VACUUM the outbox when at least this many rows were published
+   * or dead-lettered since the last one: every claim walks past their dead index entries until
+   * then. Needs ownership of the table (migrate gives it); 0 disables. Default 10 000.
+   */
+  readonly vacuumAfterRows?: number;
   /** Bounded cleanup runs this often. Default 60 s. */
   readonly cleanupIntervalMs?: number;
   /** Rows per cleanup statement. Default 1000. */
@@ -67,6 +73,7 @@ interface RelayDefaults {
   readonly batchWaitMs: number;
   readonly retainPublishedMs: number;
   readonly inboxRetentionMs: number;
+  readonly vacuumAfterRows: number;
   readonly cleanupIntervalMs: number;
   readonly cleanupBatchSize: number;
   readonly heartbeatIntervalMs: number;
@@ -85,6 +92,7 @@ export const RELAY_DEFAULTS: RelayDefaults = Object.freeze({
   batchWaitMs: 5,
   retainPublishedMs: 0,
   inboxRetentionMs: 7 * 24 * 60 * 60 * 1000,
+  vacuumAfterRows: 10_000,
   cleanupIntervalMs: 60_000,
   cleanupBatchSize: 1_000,
   heartbeatIntervalMs: 10_000,
@@ -104,6 +112,7 @@ const MINIMUM: Record<Numeric, number> = {
   batchWaitMs: 0,
   retainPublishedMs: 0,
   inboxRetentionMs: 0,
+  vacuumAfterRows: 0,
   cleanupIntervalMs: 100,
   cleanupBatchSize: 1,
   heartbeatIntervalMs: 100,

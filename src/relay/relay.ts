@@ -60,6 +60,9 @@ export function createRelay(options: RelayOptions): Relay {
   /** Claims made so far: with the relay id, each claim's lease token. */
   let claims = 0;
   const stopWaiters = new Set<() => void>();
+  /** Rows published or dead-lettered since the last VACUUM of the outbox. */
+  let removedSinceVacuum = 0;
+  let vacuuming: Promise<void> | undefined;
   const cleanups: Array<() => void> = [];
 
   const dispatcher = new Dispatcher({
@@ -120,6 +123,7 @@ export function createRelay(options: RelayOptions): Relay {
         continue;
       }
       if (messages.length === 0) {
+        vacuumIfDue();
         if (activeBatches > 0) await dispatcher.progress();
         else await idle();
         continue;
@@ -139,9 +143,27 @@ export function createRelay(options: RelayOptions): Relay {
       dispatcher.add(batch, messages, stopping);
       // A claim that was not full means the backlog is drained: let a few commits accumulate
       // before the next claim rather than claiming them one by one (wake-ups do not cut this).
-      if (messages.length < config.batchSize) await pause(config.batchWaitMs);
+      if (messages.length < config.batchSize) {
+        vacuumIfDue();
+        await pause(config.batchWaitMs);
+      }
     }
     while (activeBatches > 0) await dispatcher.progress();
+  }
+
+  /**
+   * After a backlog was drained, the outbox's head is full of dead rows that every claim walks
+   * past until a vacuum: reclaim them in the background, one vacuum at a time.
+   */
+  function vacuumIfDue(): void {
+    if (config.vacuumAfterRows === 0 || vacuuming !== undefined || removedSinceVacuum < config.vacuumAfterRows) return;
+    removedSinceVacuum = 0;
+    vacuuming = store
+      .vacuum()
+      .catch((error: unknown) => reportError('cleanup', error, 'relay: VACUUM of the outbox failed; autovacuum will catch up'))
+      .finally(() => {
+        vacuuming = undefined;
+      });
   }
 
   /** A wait only stopping cuts short. */
@@ -180,6 +202,7 @@ export function createRelay(options: RelayOptions): Relay {
     for (let attempt = 1; ; attempt++) {
       try {
         const counts = await store.settle(batch.token, settlement, { retainPublished: config.retainPublishedMs > 0 });
+        removedSinceVacuum += counts.published + counts.dead;
         events.emit('relay:batch-settled', { ...counts, durationMs: Date.now() - batch.claimedAt });
         break;
       } catch (error) {
@@ -269,6 +292,7 @@ export function createRelay(options: RelayOptions): Relay {
         }, timeoutMs);
         try {
           await loop;
+          await vacuuming;
         } finally {
           clearTimeout(abortTimer);
           for (const cleanup of cleanups.splice(0)) cleanup();

@@ -22,6 +22,11 @@ export interface RelayStore {
   unregister(relayId: string): Promise<void>;
   /** One round of bounded cleanup. */
   cleanup(options: CleanupOptions): Promise<CleanupCounts>;
+  /**
+   * Reclaims the dead rows published messages leave in the outbox, so claims stop walking past
+   * them. Skips (does not wait) when the table is locked; a no-op without the right to vacuum.
+   */
+  vacuum(): Promise<void>;
 }
 
 export interface ClaimedMessage extends OutboxMessage {

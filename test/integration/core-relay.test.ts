@@ -363,6 +363,37 @@ describe('relay: leases', () => {
   });
 });
 
+describe('relay: vacuum after a drained backlog', () => {
+  const lastVacuum = async (schema: string): Promise<Date | null> => {
+    const { rows } = await pool.query(
+      `SELECT last_vacuum FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'outbox'`,
+      [schema],
+    );
+    return rows[0]?.last_vacuum ?? null;
+  };
+
+  it('vacuums the outbox once vacuumAfterRows messages were published and the backlog is drained', async () => {
+    const { schema, outbox } = await setup();
+    const transport = createMemoryTransport();
+    await outbox.enqueue(pool, Array.from({ length: 60 }, (_, n) => msg(n)));
+    await startRelay(schema, transport, { vacuumAfterRows: 50, batchSize: 25 });
+    await transport.waitForCount(60);
+    // Statistics reach other sessions within about a second.
+    await waitFor('the relay to vacuum the outbox', () => lastVacuum(schema), { timeoutMs: 10_000 });
+  });
+
+  it('leaves vacuuming to autovacuum when vacuumAfterRows is 0', async () => {
+    const { schema, outbox } = await setup();
+    const transport = createMemoryTransport();
+    await outbox.enqueue(pool, Array.from({ length: 60 }, (_, n) => msg(n)));
+    const relay = await startRelay(schema, transport, { vacuumAfterRows: 0, batchSize: 25 });
+    await transport.waitForCount(60);
+    await relay.stop();
+    await pool.query('SELECT pg_stat_force_next_flush()');
+    expect(await lastVacuum(schema)).toBeNull();
+  });
+});
+
 describe('relay: retention', () => {
   it('keeps published rows for retainPublishedMs, then the cleanup removes them', async () => {
     const { schema, outbox } = await setup();
