@@ -26,16 +26,6 @@ CREATE TABLE :POSTBOX_SCHEMA.outbox (
   CONSTRAINT outbox_id_key UNIQUE (id)
 );
 
--- A queue table: rows are inserted and deleted all the time. Vacuum after a fixed number of dead
--- rows rather than a share of the table, so the dead index entries at the head, which every claim
--- walks past, are cleaned soon after a burst.
-ALTER TABLE :POSTBOX_SCHEMA.outbox SET (
-  autovacuum_vacuum_scale_factor = 0,
-  autovacuum_vacuum_threshold = 10000,
-  autovacuum_vacuum_insert_scale_factor = 0,
-  autovacuum_vacuum_insert_threshold = 10000
-);
-
 -- Blocking check of the claim: keyed rows waiting in backoff. Only keyed rows that failed are in
 -- it, so it stays tiny even with a large backlog.
 CREATE INDEX outbox_attempted_key_idx ON :POSTBOX_SCHEMA.outbox (key) WHERE attempts > 0 AND key IS NOT NULL;
