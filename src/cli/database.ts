@@ -6,7 +6,7 @@ import { setting, UsageError, type Flags } from './args.js';
 /** The pool and schema a command works on, from --database-url / DATABASE_URL and --schema / POSTBOX_SCHEMA. */
 export function openDatabase(flags: Flags): { pool: pg.Pool; schema: string; url: string } {
   const url = setting(flags, 'database-url', 'DATABASE_URL');
-  if (url === undefined) throw new UsageError('no database: pass --database-url or set DATABASE_URL (e.g. postgres://user@host:5432/db)');
+  if (url === undefined) throw new UsageError('no database: pass --database-url or set DATABASE_URL (e.g. postgres://db.internal:5432/app)');
   try {
     new URL(url);
   } catch {

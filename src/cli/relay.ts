@@ -68,7 +68,7 @@ function readPolicies(flags: Flags): RetryPoliciesInput | undefined {
 
 async function rabbitmqTransport(flags: Flags): Promise<Transport> {
   const url = setting(flags, 'rabbitmq-url', 'POSTBOX_RABBITMQ_URL');
-  if (url === undefined) throw new UsageError('no broker: pass --rabbitmq-url or set POSTBOX_RABBITMQ_URL (e.g. amqp://user:pass@host:5672)');
+  if (url === undefined) throw new UsageError('no broker: pass --rabbitmq-url or set POSTBOX_RABBITMQ_URL (e.g. amqp://rabbit.internal:5672; credentials in the URL are never logged)');
   // The adapter is loaded only when used: the core imports no broker client.
   const { createRabbitMQTransport } = await import('../../adapters/rabbitmq/index.js');
   return createRabbitMQTransport({ url });
