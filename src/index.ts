@@ -4,7 +4,7 @@
 export { createOutbox, enqueue, OUTBOX_DEFAULTS } from './outbox/enqueue.js';
 export type { Outbox, OutboxOptions } from './outbox/enqueue.js';
 export { ContentType, Header } from './message.js';
-export type { MessageInput, OutboxMessage } from './message.js';
+export type { Envelope, MessageInput, OutboxMessage } from './message.js';
 
 // Database
 export { migrate, schemaVersion } from './db/migrate.js';

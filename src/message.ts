@@ -27,8 +27,8 @@ export interface MessageInput {
   readonly delayMs?: number;
 }
 
-/** A message as the relay hands it to a transport. */
-export interface OutboxMessage {
+/** The fields every message has on its way: in the outbox, on the wire, at the consumer. */
+export interface Envelope {
   readonly id: string;
   readonly topic: string;
   readonly key: string | null;
@@ -37,6 +37,10 @@ export interface OutboxMessage {
   readonly headers: Readonly<Record<string, string>>;
   readonly correlationId: string | null;
   readonly replyTo: string | null;
+}
+
+/** A message as the relay hands it to a transport. */
+export interface OutboxMessage extends Envelope {
   /** 1 for the first publish attempt. */
   readonly attempt: number;
   readonly createdAt: Date;

@@ -1,15 +1,8 @@
 import type { Queryable } from '../db/queryable.js';
+import type { Envelope } from '../message.js';
 
 /** A delivered message as every adapter presents it to handlers. */
-export interface ConsumedMessage {
-  readonly id: string;
-  readonly topic: string;
-  readonly key: string | null;
-  readonly payload: Buffer;
-  readonly contentType: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly correlationId: string | null;
-  readonly replyTo: string | null;
+export interface ConsumedMessage extends Envelope {
   /** 1 on the first delivery to this consumer, counting the consumer's own retries. */
   readonly attempt: number;
   /** The payload parsed as JSON (throws a NonRetryableError when it is not valid JSON). */

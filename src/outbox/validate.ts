@@ -1,18 +1,10 @@
-import { ContentType, RESERVED_HEADER_PREFIX, type MessageInput } from '../message.js';
+import { ContentType, RESERVED_HEADER_PREFIX, type Envelope, type MessageInput } from '../message.js';
 import { ValidationError, type Problem } from '../errors.js';
 import { topicProblem } from '../topic.js';
 import { isUuid, uuidv7 } from '../uuid.js';
 
 /** A message checked and serialised, ready for the INSERT. */
-export interface PreparedMessage {
-  readonly id: string;
-  readonly topic: string;
-  readonly key: string | null;
-  readonly payload: Buffer;
-  readonly contentType: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly correlationId: string | null;
-  readonly replyTo: string | null;
+export interface PreparedMessage extends Envelope {
   readonly idempotencyKey: string | null;
   readonly deliverAt: Date | null;
   readonly delayMs: number | null;
