@@ -22,8 +22,8 @@ export type { RelayEvents, RelayPhase } from './relay/events.js';
 export { createNotifier } from './relay/notify.js';
 export type { NotifierOptions } from './relay/notify.js';
 export type { ErrorEntry } from './relay/store.js';
-export { PUBLISHED, failed, isConnectable } from './transport.js';
-export type { Connectable, PublishOptions, PublishResult, Transport } from './transport.js';
+export { PUBLISHED, failed, hasPublishChunking, isConnectable } from './transport.js';
+export type { Connectable, PublishChunking, PublishOptions, PublishResult, Transport } from './transport.js';
 
 // Retry policies
 export { DEFAULT_RETRY_POLICY, compileRetryPolicies } from './retry/policy.js';

@@ -34,6 +34,20 @@ export function failed(error: Error): PublishResult {
   return { ok: false, error };
 }
 
+/**
+ * Optional ability: the number of messages per publish() call this transport handles best (one
+ * produce request per call costs per call: Kafka wants hundreds, RabbitMQ pipelines any size).
+ * The relay sends chunks of this size, bounded by its publish window.
+ */
+export interface PublishChunking {
+  readonly preferredChunkSize: number;
+}
+
+export function hasPublishChunking(value: unknown): value is PublishChunking {
+  const size = (value as Partial<PublishChunking> | null)?.preferredChunkSize;
+  return typeof size === 'number' && Number.isSafeInteger(size) && size > 0;
+}
+
 /** Optional ability: a transport that can connect (and assert its topology) ahead of the first publish. */
 export interface Connectable {
   connect(): Promise<void>;

@@ -4,7 +4,10 @@ import { ConfigError, type Problem } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryPoliciesInput } from '../retry/types.js';
 import { compileRetryPolicies, type RetryPolicies } from '../retry/policy.js';
-import type { Transport } from '../transport.js';
+import { hasPublishChunking, type Transport } from '../transport.js';
+
+/** Messages per publish() call when the transport states no preference. */
+const DEFAULT_CHUNK_SIZE = 100;
 
 export interface RelayOptions {
   /** A pg.Pool (or anything with query() and connect()). Needs maxBatchesInFlight + 2 connections. */
@@ -24,6 +27,11 @@ export interface RelayOptions {
   readonly maxBatchesInFlight?: number;
   /** Messages sent and not yet acknowledged by the broker, at most. Default 2000. */
   readonly publishWindow?: number;
+  /**
+   * Messages per transport.publish() call. Default: the transport's preferredChunkSize if it
+   * declares one, else 100; never more than the publish window.
+   */
+  readonly publishChunkSize?: number;
   /** How long a claim holds its messages; a relay that dies releases them when it expires. Default 30 s. */
   readonly leaseMs?: number;
   /** Fastest poll when idle and rows are expected (after a wake-up). Default 10 ms. */
@@ -119,12 +127,13 @@ const MINIMUM: Record<Numeric, number> = {
   stopTimeoutMs: 0,
 };
 
-const KNOWN = new Set(['pool', 'transport', 'policies', 'id', 'logger', 'random', 'maxBatchesInFlight', ...Object.keys(RELAY_DEFAULTS)]);
+const KNOWN = new Set(['pool', 'transport', 'policies', 'id', 'logger', 'random', 'maxBatchesInFlight', 'publishChunkSize', ...Object.keys(RELAY_DEFAULTS)]);
 
 export type ResolvedRelayOptions = RelayDefaults &
   Pick<RelayOptions, 'pool' | 'transport' | 'id' | 'logger' | 'random'> & {
     readonly policies: RetryPolicies;
     readonly maxBatchesInFlight: number;
+    readonly publishChunkSize: number;
   };
 
 /** Applies defaults and checks every option, reporting all problems in one ConfigError. */
@@ -140,7 +149,14 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
     policies: compilePoliciesInto(options.policies, problems),
     // Enough claims to keep the window full, the next ones ready, one settling and one claiming.
     maxBatchesInFlight: options.maxBatchesInFlight ?? 2 * Math.ceil(base.publishWindow / Math.max(1, base.batchSize)) + 2,
+    publishChunkSize: Math.min(
+      base.publishWindow,
+      options.publishChunkSize ?? (hasPublishChunking(options.transport) ? options.transport.preferredChunkSize : DEFAULT_CHUNK_SIZE),
+    ),
   } as ResolvedRelayOptions;
+  if (!Number.isSafeInteger(resolved.publishChunkSize) || resolved.publishChunkSize < 1) {
+    problems.push({ field: 'publishChunkSize', message: `must be an integer >= 1, got ${String(options.publishChunkSize)}` });
+  }
   if (!Number.isSafeInteger(resolved.maxBatchesInFlight) || resolved.maxBatchesInFlight < 1) {
     problems.push({ field: 'maxBatchesInFlight', message: `must be an integer >= 1, got ${String(options.maxBatchesInFlight)}` });
   }

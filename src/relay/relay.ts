@@ -71,7 +71,7 @@ export function createRelay(options: RelayOptions): Relay {
     isOrdered,
     random,
     window: config.publishWindow,
-    chunkSize: Math.max(1, Math.min(100, Math.ceil(config.publishWindow / 8))),
+    chunkSize: config.publishChunkSize,
     stopSignal: stopController.signal,
     onBatchDone: (batch) => {
       void settle(batch).finally(() => {

@@ -33,6 +33,14 @@ describe('resolveRelayOptions', () => {
     expect(Object.isFrozen(resolved)).toBe(true);
   });
 
+  it('sends chunks of the size the transport prefers, unless told otherwise, never above the window', () => {
+    const chunky = { ...transport, preferredChunkSize: 500 };
+    expect(resolveRelayOptions({ pool, transport }).publishChunkSize).toBe(100);
+    expect(resolveRelayOptions({ pool, transport: chunky }).publishChunkSize).toBe(500);
+    expect(resolveRelayOptions({ pool, transport: chunky, publishChunkSize: 50 }).publishChunkSize).toBe(50);
+    expect(resolveRelayOptions({ pool, transport: chunky, publishWindow: 300 }).publishChunkSize).toBe(300);
+  });
+
   it('treats options set to undefined as not set', () => {
     expect(resolveRelayOptions({ pool, transport, batchSize: undefined }).batchSize).toBe(RELAY_DEFAULTS.batchSize);
   });
