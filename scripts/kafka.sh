@@ -4,6 +4,8 @@
 #   scripts/kafka.sh start    format a fresh single-node KRaft directory, start the broker on
 #                             127.0.0.1:9092 and wait until it is really ready
 #   scripts/kafka.sh stop     TERM, wait, KILL; remove the broker's state
+#   scripts/kafka.sh restart  stop the broker (TERM) and start it again on the same state: topics
+#                             and records survive, as after a real broker restart
 #   scripts/kafka.sh status   exit 0 when a broker answers on 9092
 # Environment: POSTBOX_KAFKA_PORT (9092), POSTBOX_KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP (512m).
 set -euo pipefail
@@ -68,9 +70,15 @@ PROPS
   java_run kafka.tools.StorageTool format -t "$cluster" -c "$state/server.properties" >"$state/logs/format.log" 2>&1 \
     || { cat "$state/logs/format.log" >&2; die "formatting $state/data failed"; }
   say "starting the broker on 127.0.0.1:$port (state in $state)"
+  launch
+}
+
+# Starts the broker on the prepared state and waits until it is ready.
+launch() {
+  : >"$state/logs/server.log"
   nohup java -Xmx"$heap" -Xms128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" -Dkafka.logs.dir="$state/logs" \
-    -cp "$lib/*" kafka.Kafka "$state/server.properties" >"$state/logs/stdout.log" 2>&1 &
+    -cp "$lib/*" kafka.Kafka "$state/server.properties" >>"$state/logs/stdout.log" 2>&1 &
   echo $! >"$home/broker.pid"
   for _ in $(seq 1 120); do
     if grep -q "Kafka Server started" "$state/logs/server.log" 2>/dev/null && answering; then
@@ -87,7 +95,15 @@ PROPS
   die "the broker did not become ready within 60 s (logs in $state/logs)"
 }
 
-stop_quietly() {
+restart() {
+  [ -f "$state/server.properties" ] || die "no broker state to restart from; use start"
+  terminate
+  say "restarting the broker on its existing state"
+  launch
+}
+
+# TERM, wait up to 20 s, then KILL; keeps the state.
+terminate() {
   local pid
   if [ -f "$home/broker.pid" ]; then
     pid="$(cat "$home/broker.pid")"
@@ -98,6 +114,10 @@ stop_quietly() {
     fi
     rm -f "$home/broker.pid"
   fi
+}
+
+stop_quietly() {
+  terminate
   rm -rf "$state"
 }
 
@@ -105,6 +125,7 @@ case "${1:-}" in
   fetch) mkdir -p "$home"; fetch ;;
   start) start ;;
   stop) stop_quietly; say "stopped" ;;
+  restart) restart ;;
   status) answering ;;
-  *) echo "usage: scripts/kafka.sh fetch|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/kafka.sh fetch|start|stop|restart|status" >&2; exit 2 ;;
 esac
