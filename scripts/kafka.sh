@@ -76,7 +76,9 @@ PROPS
 # Starts the broker on the prepared state and waits until it is ready.
 launch() {
   : >"$state/logs/server.log"
-  nohup java -Xmx"$heap" -Xms128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+  # setsid: its own session, so the broker outlives whatever started it (a test worker that
+  # restarts it mid-run, say) until scripts/kafka.sh stop ends it.
+  setsid nohup java -Xmx"$heap" -Xms128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j.configuration="file:$root/scripts/kafka/log4j.properties" -Dkafka.logs.dir="$state/logs" \
     -cp "$lib/*" kafka.Kafka "$state/server.properties" >>"$state/logs/stdout.log" 2>&1 &
   echo $! >"$home/broker.pid"
