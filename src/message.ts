@@ -56,6 +56,8 @@ export const Header = {
   /** Consumer side: which delivery attempt this is for the consumer (absent or 1 = first). */
   Attempt: 'postbox-attempt',
   CorrelationId: 'postbox-correlation-id',
+  /** Where a reply goes, for transports without a replyTo property of their own (Kafka). */
+  ReplyTo: 'postbox-reply-to',
   CreatedAt: 'postbox-created-at',
   /** Consumer side: the last handler error, on retried and dead-lettered deliveries. */
   Error: 'postbox-error',

@@ -50,7 +50,7 @@ export function readDelivery(record: ConsumedRecord, at: Coordinates, attemptOve
     contentType: nonEmpty(headers[KafkaHeader.ContentType]) ?? ContentType.Bytes,
     headers: Object.freeze(headers),
     correlationId: nonEmpty(headers[Header.CorrelationId]) ?? null,
-    replyTo: nonEmpty(headers[KafkaHeader.ReplyTo]) ?? null,
+    replyTo: nonEmpty(headers[Header.ReplyTo]) ?? null,
     attempt: attemptOverride ?? parseWholeNumber(headers[Header.Attempt]) ?? 1,
   });
   return {

@@ -16,7 +16,6 @@ import type { ProducerRecord } from './client.js';
 /** Header names this adapter adds to those of src/message.ts. */
 export const KafkaHeader = {
   ContentType: 'content-type',
-  ReplyTo: 'postbox-reply-to',
   /** Retry copies: when the copy may be handled (ISO time). */
   DueAt: 'postbox-due-at',
   /** Retry and dead-letter copies: where the message was first consumed from. */
@@ -37,7 +36,7 @@ export function toRecord(message: OutboxMessage): ProducerRecord {
   };
   if (message.key !== null) headers[Header.Key] = message.key;
   if (message.correlationId !== null) headers[Header.CorrelationId] = message.correlationId;
-  if (message.replyTo !== null) headers[KafkaHeader.ReplyTo] = message.replyTo;
+  if (message.replyTo !== null) headers[Header.ReplyTo] = message.replyTo;
   const created = message.createdAt.getTime();
   if (Number.isFinite(created)) headers[Header.CreatedAt] = message.createdAt.toISOString();
   return {

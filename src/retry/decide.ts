@@ -21,6 +21,9 @@ export function classifyError(policy: RetryPolicy, error: unknown): ErrorClass {
   return 'transient';
 }
 
+/** Failures meaning "no destination takes this message": dead-lettered as unroutable when attempts run out. */
+const UNROUTABLE_CODES: ReadonlySet<string> = new Set([ErrorCode.Unroutable, ErrorCode.DestinationNotFound]);
+
 /**
  * The decision after a failed attempt, checked in this order:
  * 1. a permanent error (classifyError) -> dead, 'permanent-error';
@@ -36,7 +39,7 @@ export function decide(policy: RetryPolicy, facts: AttemptFacts, random: Random 
   const { error } = facts;
   if (classifyError(policy, error) === 'permanent') return dead(DeadReason.PermanentError);
   if (facts.attempt >= policy.maxAttempts) {
-    return dead(errorCode(error) === ErrorCode.Unroutable ? DeadReason.Unroutable : DeadReason.MaxAttempts);
+    return dead(UNROUTABLE_CODES.has(errorCode(error) ?? '') ? DeadReason.Unroutable : DeadReason.MaxAttempts);
   }
   const delayMs = isRetryLaterError(error)
     ? Math.ceil(error.delayMs)

@@ -66,7 +66,7 @@ export const DeadReason = {
   MaxAttempts: 'max-attempts',
   MaxAge: 'max-age',
   PermanentError: 'permanent-error',
-  /** Attempts exhausted and the last failure was "unroutable" (no queue bound for it). */
+  /** Attempts exhausted and the last failure was that no destination takes the message (no queue bound, no such topic or exchange). */
   Unroutable: 'unroutable',
 } as const;
 export type DeadReason = (typeof DeadReason)[keyof typeof DeadReason];

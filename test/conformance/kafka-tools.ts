@@ -124,7 +124,7 @@ export function received(record: KafkaMessage): ReceivedMessage {
     contentType: headers[KafkaHeader.ContentType] ?? '',
     headers,
     correlationId: headers[Header.CorrelationId] ?? null,
-    replyTo: headers[KafkaHeader.ReplyTo] ?? null,
+    replyTo: headers[Header.ReplyTo] ?? null,
   };
 }
 

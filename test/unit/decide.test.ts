@@ -89,6 +89,11 @@ describe('decide', () => {
     expect(decide(policy({ maxAttempts: 2 }), facts({ attempt: 1, error })).action).toBe('retry');
   });
 
+  it('dead-letters with unroutable when the attempts are used up and the destination does not exist', () => {
+    const error = new PostboxError(ErrorCode.DestinationNotFound, 'no such topic');
+    expect(decide(policy({ maxAttempts: 2 }), facts({ attempt: 2, error }))).toEqual({ action: 'dead', reason: 'unroutable' });
+  });
+
   it('uses the delay a RetryLaterError asks for, even above maxMs, and still counts the attempt', () => {
     const p = policy({ maxAttempts: 3, backoff: { ...DEFAULT_RETRY_POLICY.backoff, maxMs: 1000 } });
     const error = new RetryLaterError('rate limited', 90_000.2);

@@ -48,7 +48,7 @@ describe('kafka wire format', () => {
       [Header.PublishAttempt]: '2',
       [Header.CreatedAt]: createdAt.toISOString(),
       [Header.CorrelationId]: 'c-1',
-      [KafkaHeader.ReplyTo]: 'replies',
+      [Header.ReplyTo]: 'replies',
       [KafkaHeader.ContentType]: 'application/json',
     });
     const keyless = toRecord(makeMessage('t', { key: null }));
