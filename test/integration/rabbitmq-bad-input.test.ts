@@ -215,7 +215,7 @@ describe('rabbitmq bad input: what the broker cannot take', () => {
     expect(firstBatch).toMatchObject({ published: 2, retried: 1, dead: 0, released: 0 });
 
     const dead = await waitFor('the dead letter', () => createDeadLetters({ pool, schema: w.schema }).show(ghost!));
-    expect(dead).toMatchObject({ id: ghost, topic: 'ghost.created', attempts: 3, reason: 'max-attempts' });
+    expect(dead).toMatchObject({ id: ghost, topic: 'ghost.created', attempts: 3, reason: 'unroutable' });
     expect(dead.errors).toHaveLength(3);
     for (const error of dead.errors) {
       expect(error.code).toBe(ErrorCode.DestinationNotFound);
