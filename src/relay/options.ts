@@ -17,7 +17,10 @@ export interface RelayOptions {
   readonly policies?: RetryPoliciesInput;
   /** Unique per relay; default host:pid:random. */
   readonly id?: string;
-  /** Messages per claim. Default 500. */
+  /**
+   * Messages per claim. Default 500, or twice the transport's preferred chunk size when that is
+   * larger (Kafka: 1000), so each claim feeds at least two publish calls.
+   */
   readonly batchSize?: number;
   /**
    * Claims not yet settled, at most (bounds what is leased at once). Default: enough to keep the
@@ -143,7 +146,12 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
     if (!KNOWN.has(field)) problems.push({ field, message: `is not a relay option; allowed: ${[...KNOWN].join(', ')}` });
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const base = { ...RELAY_DEFAULTS, ...defined };
+  const preferredChunk = hasPublishChunking(options.transport) ? options.transport.preferredChunkSize : DEFAULT_CHUNK_SIZE;
+  const base = {
+    ...RELAY_DEFAULTS,
+    batchSize: Math.max(RELAY_DEFAULTS.batchSize, 2 * preferredChunk),
+    ...defined,
+  };
   const resolved: ResolvedRelayOptions = {
     ...base,
     policies: compilePoliciesInto(options.policies, problems),
@@ -151,7 +159,7 @@ export function resolveRelayOptions(options: RelayOptions): Readonly<ResolvedRel
     maxBatchesInFlight: options.maxBatchesInFlight ?? 2 * Math.ceil(base.publishWindow / Math.max(1, base.batchSize)) + 2,
     publishChunkSize: Math.min(
       base.publishWindow,
-      options.publishChunkSize ?? (hasPublishChunking(options.transport) ? options.transport.preferredChunkSize : DEFAULT_CHUNK_SIZE),
+      options.publishChunkSize ?? preferredChunk,
     ),
   } as ResolvedRelayOptions;
   if (!Number.isSafeInteger(resolved.publishChunkSize) || resolved.publishChunkSize < 1) {

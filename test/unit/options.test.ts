@@ -41,6 +41,12 @@ describe('resolveRelayOptions', () => {
     expect(resolveRelayOptions({ pool, transport: chunky, publishWindow: 300 }).publishChunkSize).toBe(300);
   });
 
+  it('claims at least two chunks of the transport\'s preferred size, unless batchSize is given', () => {
+    expect(resolveRelayOptions({ pool, transport }).batchSize).toBe(RELAY_DEFAULTS.batchSize);
+    expect(resolveRelayOptions({ pool, transport: { ...transport, preferredChunkSize: 500 } }).batchSize).toBe(1000);
+    expect(resolveRelayOptions({ pool, transport: { ...transport, preferredChunkSize: 500 }, batchSize: 200 }).batchSize).toBe(200);
+  });
+
   it('treats options set to undefined as not set', () => {
     expect(resolveRelayOptions({ pool, transport, batchSize: undefined }).batchSize).toBe(RELAY_DEFAULTS.batchSize);
   });
