@@ -43,8 +43,9 @@ describe('resolveRelayOptions', () => {
 
   it('claims at least two chunks of the transport\'s preferred size, unless batchSize is given', () => {
     expect(resolveRelayOptions({ pool, transport }).batchSize).toBe(RELAY_DEFAULTS.batchSize);
-    expect(resolveRelayOptions({ pool, transport: { ...transport, preferredChunkSize: 500 } }).batchSize).toBe(1000);
-    expect(resolveRelayOptions({ pool, transport: { ...transport, preferredChunkSize: 500 }, batchSize: 200 }).batchSize).toBe(200);
+    const chunky = { ...transport, preferredChunkSize: 500 };
+    expect(resolveRelayOptions({ pool, transport: chunky }).batchSize).toBe(1000);
+    expect(resolveRelayOptions({ pool, transport: chunky, batchSize: 200 }).batchSize).toBe(200);
   });
 
   it('treats options set to undefined as not set', () => {
