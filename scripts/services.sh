@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure the services the integration tests need are up on loopback; starts the ones that
 # are down (with the same commands that start them on a fresh machine) and waits until they answer.
-# Usage: scripts/services.sh [postgres] [rabbitmq]   (no argument: all)
+# Usage: scripts/services.sh [postgres] [rabbitmq] [redis]   (no argument: all)
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(postgres rabbitmq)
+[ ${#want[@]} -eq 0 ] && want=(postgres rabbitmq redis)
 
 wait_until() { # seconds description command...
   local seconds=$1 what=$2; shift 2
@@ -36,6 +36,14 @@ rabbitmq() {
     wait_until 60 "RabbitMQ listener" rabbitmq-diagnostics -q check_port_connectivity
   fi
   echo "services: RabbitMQ up"
+}
+redis() {
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "services: starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no
+  fi
+  wait_until 30 Redis redis-cli -h 127.0.0.1 -p 6379 ping
+  echo "services: Redis up"
 }
 
 for service in "${want[@]}"; do "$service"; done
