@@ -87,7 +87,11 @@ export function createPgStore(options: PgStoreOptions): RelayStore {
     },
 
     async vacuum() {
-      await pool.query(`VACUUM (SKIP_LOCKED) ${s}.outbox`);
+      await pool.query(`VACUUM (SKIP_LOCKED) ${s}.outbox, ${s}.outbox_leases`);
+    },
+
+    async vacuumLeases() {
+      await pool.query(`VACUUM (SKIP_LOCKED) ${s}.outbox_leases`);
     },
 
     async cleanup(cleanup: CleanupOptions): Promise<CleanupCounts> {

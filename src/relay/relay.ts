@@ -62,6 +62,8 @@ export function createRelay(options: RelayOptions): Relay {
   const stopWaiters = new Set<() => void>();
   /** Rows published or dead-lettered since the last VACUUM of the outbox. */
   let removedSinceVacuum = 0;
+  /** Leases settled since the last VACUUM of the lease table (it runs during a drain too). */
+  let settledSinceLeaseVacuum = 0;
   let vacuuming: Promise<void> | undefined;
   const cleanups: Array<() => void> = [];
 
@@ -158,9 +160,21 @@ export function createRelay(options: RelayOptions): Relay {
   function vacuumIfDue(): void {
     if (config.vacuumAfterRows === 0 || vacuuming !== undefined || removedSinceVacuum < config.vacuumAfterRows) return;
     removedSinceVacuum = 0;
-    vacuuming = store
-      .vacuum()
-      .catch((error: unknown) => reportError('cleanup', error, 'relay: VACUUM of the outbox failed; autovacuum will catch up'))
+    settledSinceLeaseVacuum = 0;
+    startVacuum(() => store.vacuum(), 'relay: VACUUM of the outbox failed; autovacuum will catch up');
+  }
+
+  /** While a backlog drains: the lease table only (small), every vacuumAfterRows settled leases. */
+  function vacuumLeasesIfDue(): void {
+    if (config.vacuumAfterRows === 0 || vacuuming !== undefined || settledSinceLeaseVacuum < config.vacuumAfterRows) return;
+    settledSinceLeaseVacuum = 0;
+    startVacuum(() => store.vacuumLeases(), 'relay: VACUUM of the lease table failed; autovacuum will catch up');
+  }
+
+  /** In the background, one at a time. */
+  function startVacuum(run: () => Promise<void>, failure: string): void {
+    vacuuming = run()
+      .catch((error: unknown) => reportError('cleanup', error, failure))
       .finally(() => {
         vacuuming = undefined;
       });
@@ -203,6 +217,8 @@ export function createRelay(options: RelayOptions): Relay {
       try {
         const counts = await store.settle(batch.token, settlement, { retainPublished: config.retainPublishedMs > 0 });
         removedSinceVacuum += counts.published + counts.dead;
+        settledSinceLeaseVacuum += batch.outcomes.size;
+        vacuumLeasesIfDue();
         events.emit('relay:batch-settled', { ...counts, durationMs: Date.now() - batch.claimedAt });
         break;
       } catch (error) {

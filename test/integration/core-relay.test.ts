@@ -364,10 +364,10 @@ describe('relay: leases', () => {
 });
 
 describe('relay: vacuum after a drained backlog', () => {
-  const lastVacuum = async (schema: string): Promise<Date | null> => {
+  const lastVacuum = async (schema: string, table = 'outbox'): Promise<Date | null> => {
     const { rows } = await pool.query(
-      `SELECT last_vacuum FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'outbox'`,
-      [schema],
+      `SELECT last_vacuum FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2`,
+      [schema, table],
     );
     return rows[0]?.last_vacuum ?? null;
   };
@@ -382,6 +382,32 @@ describe('relay: vacuum after a drained backlog', () => {
     await waitFor('the relay to vacuum the outbox', () => lastVacuum(schema), { timeoutMs: 10_000 });
   });
 
+  it('vacuums the lease table while a backlog drains, before the backlog is drained', async () => {
+    const { schema, outbox } = await setup();
+    const memory = createMemoryTransport();
+    // After 200 messages publishing hangs until released: the backlog never drains meanwhile.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    cleanups.push(() => release()); // a failing assertion must not leave the relay hanging
+    const transport: Transport = {
+      name: 'gated',
+      publish: async (batch, options) => {
+        if (memory.published.length >= 200) await released;
+        return memory.publish(batch, options);
+      },
+      close: () => memory.close(),
+    };
+    await outbox.enqueue(pool, Array.from({ length: 1000 }, (_, n) => msg(n)));
+    const relay = await startRelay(schema, transport, { vacuumAfterRows: 50, batchSize: 25, maxBatchesInFlight: 2 });
+    await memory.waitForCount(200);
+    await waitFor('the relay to vacuum the lease table', () => lastVacuum(schema, 'outbox_leases'), { timeoutMs: 10_000 });
+    expect(await lastVacuum(schema)).toBeNull();
+    expect((await outboxRows(schema)).length).toBeGreaterThan(500);
+    release();
+    await memory.waitForCount(1000);
+    await relay.stop();
+  });
+
   it('leaves vacuuming to autovacuum when vacuumAfterRows is 0', async () => {
     const { schema, outbox } = await setup();
     const transport = createMemoryTransport();
@@ -391,6 +417,7 @@ describe('relay: vacuum after a drained backlog', () => {
     await relay.stop();
     await pool.query('SELECT pg_stat_force_next_flush()');
     expect(await lastVacuum(schema)).toBeNull();
+    expect(await lastVacuum(schema, 'outbox_leases')).toBeNull();
   });
 });
 
