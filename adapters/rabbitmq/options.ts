@@ -9,7 +9,7 @@
  * a route and without a queue of that name is returned by the broker and fails as unroutable.
  */
 import { ConfigError } from '../../src/errors.js';
-import { duplicatePatterns, patternProblem } from '../../src/topic.js';
+import { checkRouteTable } from '../shared/route-table.js';
 import type { RabbitMQConnection } from './connection.js';
 import { checkTopology, type Topology, type TopologyInput } from './topology.js';
 import { checkUrl, describeUrl, urlHasHeartbeat, type RabbitMQUrl } from './url.js';
@@ -199,36 +199,15 @@ function checkReconnect(input: unknown, problems: Problems): Required<ReconnectO
 }
 
 function checkRoutes(input: unknown, problems: Problems): ResolvedTransportOptions['routes'] {
-  if (input === undefined) return [];
-  if (!isRecord(input)) {
-    problems.push({
-      field: 'routes',
-      message: `must be an object keyed by topic pattern, e.g. { "orders.#": { exchange: "orders" } }, got ${show(input)}`,
-    });
-    return [];
-  }
-  const routes: Array<readonly [string, ResolvedRoute]> = [];
-  for (const [pattern, route] of Object.entries(input)) {
-    const path = `routes[${JSON.stringify(pattern)}]`;
-    const problem = patternProblem(pattern);
-    if (problem !== undefined) problems.push({ field: path, message: `is not a valid topic pattern: it ${problem}` });
-    if (!isRecord(route)) {
-      problems.push({ field: path, message: `must be an object { exchange, routingKey? }, got ${show(route)}` });
-      continue;
-    }
-    checkKnownFields(route, ['exchange', 'routingKey'], path, problems);
-    checkName(route.exchange, 'exchange', `${path}.exchange`, problems, true);
-    if (route.routingKey !== undefined) checkName(route.routingKey, 'routing key', `${path}.routingKey`, problems, true);
-    if (problem === undefined) {
-      routes.push(Object.freeze([pattern, Object.freeze({ exchange: String(route.exchange), routingKey: route.routingKey as string | undefined })]));
-    }
-  }
-  for (const duplicate of duplicatePatterns(routes.map(([pattern]) => pattern))) {
-    problems.push({
-      field: `routes[${JSON.stringify(duplicate)}]`,
-      message: 'matches exactly the same topics as another route; keep only one of them',
-    });
-  }
-  return Object.freeze(routes);
+  return checkRouteTable<ResolvedRoute>(input, problems, {
+    example: '{ "orders.#": { exchange: "orders" } }',
+    shape: '{ exchange, routingKey? }',
+    check(route, path) {
+      checkKnownFields(route, ['exchange', 'routingKey'], path, problems);
+      const exchangeOk = checkName(route.exchange, 'exchange', `${path}.exchange`, problems, true);
+      const keyOk = route.routingKey === undefined || checkName(route.routingKey, 'routing key', `${path}.routingKey`, problems, true);
+      return exchangeOk && keyOk ? Object.freeze({ exchange: String(route.exchange), routingKey: route.routingKey as string | undefined }) : undefined;
+    },
+  });
 }
 
