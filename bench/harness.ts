@@ -7,7 +7,8 @@
  *  so drift during the run affects both sides alike;
  *  - commit-to-confirm latency at a fixed offered load (one message per producer transaction,
  *    relay in the same process).
- * Prints a line per measurement and a JSON summary as the last line.
+ * Prints a line per measurement (with the CPU time this process spent per message: raw client and
+ * relay run in it, the services do not) and a JSON summary as the last line.
  *
  * Settings (env): BENCH_MESSAGES (200000), BENCH_ROUNDS (2), BENCH_RATE (1000 msg/s),
  * BENCH_SECONDS (10), DATABASE_URL.
@@ -68,13 +69,21 @@ async function main(target: BenchTarget): Promise<void> {
     await settle();
     const raws: number[] = [];
     const relays: number[] = [];
+    const rawCpus: number[] = [];
+    const relayCpus: number[] = [];
     for (let index = 1; index <= ROUNDS; index++) {
+      const rawCpu = process.cpuUsage();
       raws.push(await destination.rawPublish(N));
-      line(`round ${index}: raw client`, `${raws.at(-1)} msg/s`);
+      rawCpus.push(cpuPerMessage(rawCpu, N));
+      line(`round ${index}: raw client`, `${raws.at(-1)} msg/s (${rawCpus.at(-1)} µs CPU per message)`);
       await settle();
       const drained = await relayDrain(pool, schema, target.topic, destination, N);
       relays.push(drained.rate);
-      line(`round ${index}: postbox relay draining ${N}`, `${drained.rate} msg/s (backlog written at ${drained.enqueueRate} msg/s)`);
+      relayCpus.push(drained.cpuMicros);
+      line(
+        `round ${index}: postbox relay draining ${N}`,
+        `${drained.rate} msg/s (${drained.cpuMicros} µs CPU per message; backlog written at ${drained.enqueueRate} msg/s)`,
+      );
       await settle();
     }
     const mean = (values: number[]): number => round(values.reduce((a, b) => a + b, 0) / values.length);
@@ -96,6 +105,7 @@ async function main(target: BenchTarget): Promise<void> {
         rawRates: raws,
         relayRate,
         relayRates: relays,
+        cpuMicrosPerMessage: { raw: rawCpus, relay: relayCpus },
         ratio,
         latency: { offeredRate: LOAD_RATE, p50Ms: latency.p50, p99Ms: latency.p99, maxMs: latency.max, count: latency.count },
       })}\n`,
@@ -107,13 +117,19 @@ async function main(target: BenchTarget): Promise<void> {
   }
 }
 
+/** This process's CPU time (user + system, all its threads) since `since`, per message, in µs. */
+function cpuPerMessage(since: NodeJS.CpuUsage, count: number): number {
+  const used = process.cpuUsage(since);
+  return round((used.user + used.system) / count, 1);
+}
+
 async function relayDrain(
   pool: pg.Pool,
   schema: string,
   topic: string,
   destination: BenchDestination,
   count: number,
-): Promise<{ rate: number; enqueueRate: number }> {
+): Promise<{ rate: number; enqueueRate: number; cpuMicros: number }> {
   const outbox = createOutbox({ schema });
   const enqueueStarted = performance.now();
   for (let i = 0; i < count; i += 1000) {
@@ -140,12 +156,14 @@ async function relayDrain(
     if (published >= count) done();
   });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await relay.start();
   await finished;
   const elapsed = performance.now() - started;
+  const cpuMicros = cpuPerMessage(cpu, count);
   await relay.stop();
   await transport.close();
-  return { rate: rate(count, elapsed), enqueueRate };
+  return { rate: rate(count, elapsed), enqueueRate, cpuMicros };
 }
 
 /** A producer commits one message per transaction at a fixed rate; the relay runs in the same process. */
