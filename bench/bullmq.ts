@@ -76,7 +76,7 @@ async function rawPublish(queue: Queue, count: number): Promise<number> {
           replyTo: null,
           createdAt: new Date().toISOString(),
           publishAttempt: 1,
-          payload: samplePayload(i),
+          payloadText: JSON.stringify(samplePayload(i)),
         };
         jobs.push({ name: TOPIC, data, opts: { ...JOB_OPTIONS, jobId: id } });
       }

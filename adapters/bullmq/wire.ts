@@ -8,9 +8,13 @@
  *   alone for existing workers that read job.data directly (the worker middleware then takes the
  *   id from job.id and the topic from the job name; headers are not carried).
  *
- * In the envelope a JSON payload is stored as its value (readable in any BullMQ dashboard), any
- * other content type as base64 text.
+ * In the envelope the payload keeps its exact bytes, as with the other transports: a JSON (or any
+ * UTF-8 text) payload as text, readable in any BullMQ dashboard; anything else as base64. It is
+ * never parsed and serialised again on the way, which could change it (a JSON number beyond 2^53
+ * loses digits; 1.10 becomes 1.1). In 'payload' mode the job data must be the value itself, so
+ * there the payload is parsed and the worker sees it as BullMQ serialises it.
  */
+import { isUtf8 } from 'node:buffer';
 import { ContentType, type Envelope, type OutboxMessage } from '../../src/message.js';
 
 /** Marks job data written by postbox (and its format version). */
@@ -30,23 +34,33 @@ export interface PostboxJobData {
   readonly createdAt: string | null;
   /** Which relay publish attempt added the job (1 = first). */
   readonly publishAttempt: number;
-  /** The payload's JSON value, when the content type is JSON (exclusive with payloadBase64). */
-  readonly payload?: unknown;
-  /** The payload bytes, base64, for every other content type. */
+  /** The payload as text, when the content type is JSON or text and the bytes are UTF-8. */
+  readonly payloadText?: string;
+  /** The payload bytes, base64, otherwise. */
   readonly payloadBase64?: string;
+  /** Read for compatibility: a payload stored as its JSON value (never written by this version). */
+  readonly payload?: unknown;
 }
 
 export type JobDataMode = 'envelope' | 'payload';
 
+function mediaType(contentType: string): string {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase();
+}
+
 function isJson(contentType: string): boolean {
-  const base = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  const base = mediaType(contentType);
   return base === ContentType.Json || base.endsWith('+json');
 }
 
-/** Throws (a SyntaxError) only when a message claims JSON and its bytes are not JSON. */
+/** Content the envelope may carry as text: JSON and text/*, when the bytes are valid UTF-8. */
+function asText(message: OutboxMessage): boolean {
+  return (isJson(message.contentType) || mediaType(message.contentType).startsWith('text/')) && isUtf8(message.payload);
+}
+
+/** Throws (a SyntaxError) only in 'payload' mode, when a message claims JSON and its bytes are not JSON. */
 export function toJobData(message: OutboxMessage, mode: JobDataMode): unknown {
-  const json = isJson(message.contentType);
-  if (mode === 'payload') return json ? JSON.parse(message.payload.toString('utf8')) : message.payload.toString('base64');
+  if (mode === 'payload') return isJson(message.contentType) ? JSON.parse(message.payload.toString('utf8')) : message.payload.toString('base64');
   const created = message.createdAt.getTime();
   const base = {
     [ENVELOPE_MARK]: ENVELOPE_VERSION,
@@ -60,9 +74,7 @@ export function toJobData(message: OutboxMessage, mode: JobDataMode): unknown {
     createdAt: Number.isFinite(created) ? message.createdAt.toISOString() : null,
     publishAttempt: message.attempt,
   };
-  return json
-    ? { ...base, payload: JSON.parse(message.payload.toString('utf8')) }
-    : { ...base, payloadBase64: message.payload.toString('base64') };
+  return asText(message) ? { ...base, payloadText: message.payload.toString('utf8') } : { ...base, payloadBase64: message.payload.toString('base64') };
 }
 
 export function isPostboxJobData(data: unknown): data is PostboxJobData {
@@ -78,9 +90,11 @@ export function isPostboxJobData(data: unknown): data is PostboxJobData {
 export function fromJobData(data: unknown, fallback: { readonly id: string; readonly topic: string }): Envelope {
   if (isPostboxJobData(data)) {
     const payload =
-      data.payloadBase64 !== undefined
-        ? Buffer.from(data.payloadBase64, 'base64')
-        : Buffer.from(JSON.stringify(data.payload ?? null), 'utf8');
+      data.payloadText !== undefined
+        ? Buffer.from(data.payloadText, 'utf8')
+        : data.payloadBase64 !== undefined
+          ? Buffer.from(data.payloadBase64, 'base64')
+          : Buffer.from(JSON.stringify(data.payload ?? null), 'utf8');
     return {
       id: data.id,
       topic: data.topic,

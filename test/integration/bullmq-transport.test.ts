@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createBullMQTransport, isPostboxJobData, POSTBOX_BACKOFF_TYPE, type BullMQTransport } from '../../adapters/bullmq/index.js';
+import { createBullMQTransport, fromJobData, isPostboxJobData, POSTBOX_BACKOFF_TYPE, type BullMQTransport } from '../../adapters/bullmq/index.js';
 import { ErrorCode, isNonRetryableError, isTransportUnavailableError } from '../../src/errors.js';
 import type { PublishResult } from '../../src/transport.js';
 import { createRedisAdmin, randomName, REDIS_URL } from '../conformance/bullmq-tools.js';
@@ -54,7 +54,7 @@ describe('the job', () => {
     expect(a!.opts).toMatchObject({ attempts: 4, backoff: { type: POSTBOX_BACKOFF_TYPE }, removeOnComplete: { age: 3600 }, removeOnFail: { age: 7200 } });
     expect(isPostboxJobData(a!.data)).toBe(true);
     expect(a!.data).toMatchObject({ id: plain.id, topic: 'orders.created', key: 'k1', headers: { tenant: 'acme' }, publishAttempt: 1 });
-    expect(a!.data.payload).toEqual(JSON.parse(plain.payload.toString()));
+    expect(a!.data.payloadText).toBe(plain.payload.toString());
     expect(b!.name).toBe('vip');
     expect(b!.opts).toMatchObject({ attempts: 7, priority: 3 });
   });
@@ -82,10 +82,27 @@ describe('the job', () => {
 });
 
 describe('per-message failures', () => {
-  it('fails only the message whose JSON payload does not parse (permanently), and a topic that cannot be a queue name', async () => {
-    const topic = `bad.${randomName('q')}`;
+  it('keeps payload bytes exactly, as the other transports do, even JSON that parsing would change', async () => {
+    const topic = `exact.${randomName('q')}`;
     admin.queue(topic);
     const transport = transportFor({ connection: REDIS_URL });
+    const texts = ['{"orderId":9007199254740993,"amount":1.10}', '{not json'];
+    const batch = [
+      ...texts.map((text) => makeMessage(topic, { payload: Buffer.from(text) })),
+      makeMessage(topic, { payload: Buffer.from([0xff, 0x00, 0xfe]) }), // JSON-labelled, not even UTF-8
+      makeMessage(topic, { payload: Buffer.from([1, 2, 3]), contentType: 'application/octet-stream' }),
+    ];
+    expect(codes(await transport.publish(batch, { signal: live() }))).toEqual([true, true, true, true]);
+    for (const message of batch) {
+      const job = await admin.queue(topic).getJob(message.id);
+      expect(fromJobData(job!.data, { id: message.id, topic }).payload.equals(message.payload)).toBe(true);
+    }
+  });
+
+  it("in 'payload' mode fails only the message whose JSON payload does not parse (permanently), and a topic that cannot be a queue name", async () => {
+    const topic = `bad.${randomName('q')}`;
+    admin.queue(topic);
+    const transport = transportFor({ connection: REDIS_URL, jobData: 'payload' });
     const batch = [makeMessage(topic), makeMessage(topic, { payload: Buffer.from('{not json') }), makeMessage('odd:topic'), makeMessage(topic)];
     const results = await transport.publish(batch, { signal: live() });
     expect(codes(results)).toEqual([true, ErrorCode.Validation, ErrorCode.Validation, true]);
