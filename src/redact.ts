@@ -4,6 +4,9 @@ export function redactUrl(url: string): string {
     const parsed = new URL(url);
     // 'amqp:guest:secret@host' parses, but as a path: no host, no credentials to mask.
     if (parsed.host === '' && url.includes('@')) return maskBeforeAt(url);
+    // 'redis://user:pa/ss@host' parses with host 'user' and the secret in the path: an '@' after
+    // the authority means the credentials were not percent-encoded.
+    if (!parsed.username && !parsed.password && url.includes('@')) return maskBeforeAt(url);
     if (parsed.password) parsed.password = '***';
     else if (parsed.username) parsed.username = '***'; // a user without a password is usually a token
     for (const name of [...parsed.searchParams.keys()]) {

@@ -93,6 +93,13 @@ function checkUrl(url: string, field: string, problems: Problems): boolean {
     problems.push({ field, message: `has no host name (${redactUrl(url)}); use the form ${URL_EXAMPLE}` });
     return false;
   }
+  if (!parsed.username && !parsed.password && url.includes('@')) {
+    problems.push({
+      field,
+      message: `has an '@' after its host (${redactUrl(url)}): credentials containing '/', '?', '#' or '@' must be percent-encoded (encodeURIComponent); use the form ${URL_EXAMPLE}`,
+    });
+    return false;
+  }
   return true;
 }
 

@@ -126,8 +126,10 @@ export function resolveTransportOptions(input: unknown): ResolvedTransportOption
   checkOptional(input.connectTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'connectTimeoutMs', problems);
   const reconnect = checkReconnect(input.reconnect, BULLMQ_DEFAULTS.reconnect, problems);
   checkOptional(input.connectionName, (v) => typeof v === 'string' && /^[!-~]+$/.test(v), 'must be a string of visible ASCII characters without spaces (a Redis client name)', 'connectionName', problems);
-  checkOptional(input.logger, (v) => isRecord(v) && typeof v.warn === 'function', 'must be a postbox Logger ({ debug, info, warn, error })', 'logger', problems);
-  if (policies !== undefined) checkRetention(policies, retain, routes, problems);
+  const isLogger = (v: unknown): boolean => isRecord(v) && ['debug', 'info', 'warn', 'error'].every((m) => typeof v[m] === 'function');
+  checkOptional(input.logger, isLogger, 'must be a logger with debug, info, warn and error methods', 'logger', problems);
+  const publishTimeoutMs = isPositiveInteger(input.publishTimeoutMs) ? input.publishTimeoutMs : BULLMQ_DEFAULTS.publishTimeoutMs;
+  if (policies !== undefined) checkRetention(policies, retain, routes, publishTimeoutMs, problems);
   if (problems.length > 0 || policies === undefined) throw new ConfigError(SUBJECT, problems);
   return Object.freeze({
     source,
@@ -198,10 +200,10 @@ function checkRetain(input: unknown, problems: Problems): Required<RetainOptions
 }
 
 /** Every retention (retain and routes' removeOn*) must cover the longest span in which the relay may publish a message again. */
-function checkRetention(policies: RetryPolicies, retain: Required<RetainOptions>, routes: ResolvedRoutes, problems: Problems): void {
+function checkRetention(policies: RetryPolicies, retain: Required<RetainOptions>, routes: ResolvedRoutes, publishTimeoutMs: number, problems: Problems): void {
   const spans = [
-    { name: 'policies.default', span: republishSpanMs(policies.default) },
-    ...policies.entries.map((e) => ({ name: `policies.topics[${JSON.stringify(e.pattern.source)}]`, span: republishSpanMs(e.policy) })),
+    { name: 'policies.default', span: republishSpanMs(policies.default, publishTimeoutMs) },
+    ...policies.entries.map((e) => ({ name: `policies.topics[${JSON.stringify(e.pattern.source)}]`, span: republishSpanMs(e.policy, publishTimeoutMs) })),
   ];
   const longest = spans.reduce((a, b) => (b.span > a.span ? b : a));
   const check = (field: string, retainedMs: number): void => {

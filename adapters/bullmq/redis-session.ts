@@ -28,6 +28,15 @@ export function createRedisSession(source: ConnectionSource, settings: FailFastS
   let lost = false;
   let closed = false;
 
+  /** Called from ioredis's event listeners: a logger that throws must not become an uncaught exception. */
+  function log(level: 'info' | 'warn', message: string): void {
+    try {
+      logger?.[level](message);
+    } catch {
+      // the logger's problem; the connection goes on
+    }
+  }
+
   function open(): Promise<Redis> {
     return (client ??= openRedis(source, settings).then((redis) => {
       made = redis;
@@ -37,32 +46,36 @@ export function createRedisSession(source: ConnectionSource, settings: FailFastS
       redis.on('close', () => {
         if (closed || lost) return;
         lost = true;
-        logger?.warn(`bullmq transport: the connection to ${target} was lost${lastError === undefined ? '' : ` (${lastError})`}; reconnecting`);
+        log('warn', `bullmq transport: the connection to ${target} was lost${lastError === undefined ? '' : ` (${lastError})`}; reconnecting`);
       });
       redis.on('ready', () => {
         lastError = undefined;
         if (!lost) return;
         lost = false;
-        logger?.info(`bullmq transport: the connection to ${target} is back`);
+        log('info', `bullmq transport: the connection to ${target} is back`);
       });
       return redis;
     }));
   }
 
+  /** Ready, or fails when this connect attempt fails (ioredis goes on retrying in the background), or after timeoutMs. */
   function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`no connection within ${timeoutMs} ms${lastError === undefined ? '' : ` (${lastError})`}`)), timeoutMs);
       const onReady = (): void => done();
       const onEnd = (): void => done(new Error('the connection was closed'));
+      const onClose = (): void => done(new Error(`the connect attempt failed${lastError === undefined ? '' : ` (${lastError})`}`));
       function done(error?: Error): void {
         clearTimeout(timer);
         redis.off('ready', onReady);
         redis.off('end', onEnd);
+        redis.off('close', onClose);
         if (error === undefined) resolve();
         else reject(error);
       }
       redis.on('ready', onReady);
       redis.on('end', onEnd);
+      redis.on('close', onClose);
     });
   }
 

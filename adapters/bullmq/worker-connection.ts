@@ -66,20 +66,27 @@ function urlProblem(url: string): string | undefined {
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     return `must be a redis:// or rediss:// URL, got the scheme ${JSON.stringify(parsed.protocol)}`;
   }
+  if (!parsed.username && !parsed.password && url.includes('@')) {
+    return "has an '@' after its host: credentials containing '/', '?', '#' or '@' must be percent-encoded (encodeURIComponent)";
+  }
   return undefined;
 }
 
+/** Admin calls (dead-letter helpers, replay) give up on a Redis that is down instead of waiting for it. */
+const ADMIN_SETTINGS: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: 5_000, commandTimeout: 10_000 };
+
 /**
- * The client to use: the caller's own, or one postbox opens (maxRetriesPerRequest: null, as
- * BullMQ needs for workers; the offline queue is kept so commands wait out a reconnect; it
- * connects on its first command).
+ * The client to use: the caller's own, or one postbox opens, connecting on its first command. For
+ * a worker (maxRetriesPerRequest: null, as BullMQ needs; the offline queue is kept so commands
+ * wait out a reconnect); for `admin` calls with bounded waits, so a call fails when Redis is down.
  */
-export function openWorkerRedis(connection: BullMQWorkerConnection, connectionName: string): WorkerRedis {
+export function openWorkerRedis(connection: BullMQWorkerConnection, connectionName: string, purpose: 'worker' | 'admin' = 'worker'): WorkerRedis {
   if (isRedisClient(connection)) return { client: connection, close: async () => undefined };
+  const settings: RedisOptions = purpose === 'admin' ? ADMIN_SETTINGS : { maxRetriesPerRequest: null };
   const client =
     typeof connection === 'string'
-      ? new Redis(connection, { maxRetriesPerRequest: null, connectionName, lazyConnect: true })
-      : new Redis({ connectionName, ...connection, maxRetriesPerRequest: null, lazyConnect: true });
+      ? new Redis(connection, { connectionName, ...settings, lazyConnect: true })
+      : new Redis({ connectionName, ...connection, ...settings, lazyConnect: true });
   client.on('error', () => undefined); // reported through BullMQ's own clients; an owned client must not crash the process
   let closed: Promise<void> | undefined;
   return {

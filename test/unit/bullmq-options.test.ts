@@ -66,6 +66,13 @@ describe('bullmq transport options', () => {
     expect(problems.find((p) => p.field === 'connection')!.message).toContain('***');
   });
 
+  it('refuses a URL whose credentials were not percent-encoded, without echoing them, and a logger missing methods', () => {
+    const problems = problemsOf({ connection: 'redis://default:1234/xyzSECRET@127.0.0.1:6379', logger: { warn: () => undefined } });
+    expect(problems.map((p) => p.field)).toEqual(['connection', 'logger']);
+    expect(problems[0]!.message).toContain('percent-encoded');
+    expect(JSON.stringify(problems)).not.toContain('SECRET');
+  });
+
   it('requires a connection or queues, and refuses ioredis options that would defeat failing fast', () => {
     expect(problemsOf({}).map((p) => p.field)).toEqual(['connection']);
     const fields = problemsOf({ connection: { host: 'h', enableOfflineQueue: true, keyPrefix: 'x', retryStrategy: () => 1, password: 42 } }).map((p) => p.field);
@@ -82,13 +89,22 @@ describe('bullmq transport options', () => {
         b: { queue: 'b', jobOptions: { removeOnFail: { age: 60 } } },
       },
       retain: { completedMs: 1_000 },
-      policies: { default: { maxAttempts: 5, backoff: { initialMs: 10_000, multiplier: 2, maxMs: 60_000 } } }, // 10 + 20 + 40 + 60 s = 130 s
+      // 10 + 20 + 40 + 60 s of backoff, and 5 publish timeouts of 10 s: 180 s
+      policies: { default: { maxAttempts: 5, backoff: { initialMs: 10_000, multiplier: 2, maxMs: 60_000 } } },
     });
     const byField = new Map(problems.map((p) => [p.field, p.message]));
     expect(byField.get('routes["a"].jobOptions.removeOnComplete.age')).toMatch(/> 0/);
     expect(byField.get('routes["a"].jobOptions.removeOnFail.count')).toMatch(/count/);
-    expect(byField.get('retain.completedMs')).toMatch(/130000 ms/);
+    expect(byField.get('retain.completedMs')).toMatch(/180000 ms/);
     expect(byField.get('routes["b"].jobOptions.removeOnFail.age')).toMatch(/shorter than/);
+  });
+
+  it('counts decorrelated jitter at its longest: each delay up to three times the previous one', () => {
+    const policy = { maxAttempts: 5, backoff: { initialMs: 1_000, multiplier: 2, maxMs: 60_000, jitter: 'decorrelated' as const } };
+    // delays at most 1, 3, 9, 27 s (not 1, 2, 4, 8 s), plus 5 publish timeouts of 1 s
+    const problems = problemsOf({ connection: 'redis://h', publishTimeoutMs: 1_000, retain: { completedMs: 16_000 }, policies: { default: policy } });
+    expect(problems.find((p) => p.field === 'retain.completedMs')?.message).toMatch(/45000 ms/);
+    expect(() => resolveTransportOptions({ connection: 'redis://h', publishTimeoutMs: 1_000, retain: { completedMs: 45_000, failedMs: 45_000 }, policies: { default: policy } })).not.toThrow();
   });
 });
 
@@ -98,14 +114,14 @@ describe('bullmq routing and job options', () => {
       connection: 'redis://h',
       routes: { 'orders.#': { queue: 'orders' }, 'orders.vip': { queue: 'vip', jobName: 'v', jobOptions: { attempts: 2, priority: 1 } } },
       policies: { default: { maxAttempts: 3 }, topics: { 'orders.*': { maxAttempts: 9 } } },
-      retain: { completedMs: 300_500 }, // >= 255 s: 1 + 2 + ... + 128 s of the default backoff over 9 attempts
+      retain: { completedMs: 345_500 }, // >= 345 s: 1 + 2 + ... + 128 s of the default backoff over 9 attempts, and 9 publish timeouts of 10 s
     });
     const route = createRouter(config.routes, config.policies, config.retain);
     expect(route('orders.created')).toEqual({
       ok: true,
       queue: 'orders',
       jobName: 'orders.created',
-      options: { attempts: 9, backoff: { type: POSTBOX_BACKOFF_TYPE }, removeOnComplete: { age: 301 }, removeOnFail: { age: 7 * 24 * 3600 } },
+      options: { attempts: 9, backoff: { type: POSTBOX_BACKOFF_TYPE }, removeOnComplete: { age: 346 }, removeOnFail: { age: 7 * 24 * 3600 } },
     });
     expect(route('orders.vip')).toMatchObject({ queue: 'vip', jobName: 'v', options: { attempts: 2, priority: 1 } });
     expect(route('billing.paid')).toMatchObject({ ok: true, queue: 'billing.paid', options: { attempts: 3 } });

@@ -21,6 +21,15 @@ describe('redactUrl', () => {
     expect(redacted).not.toMatch(/p%40ss|ss%3Aword/);
   });
 
+  it.each(['redis://default:1234/xyzSECRET@cache:6379', 'redis://tokSECRET/abc@cache'])(
+    'hides credentials that were not percent-encoded, which parse as a path: %s',
+    (url) => {
+      const redacted = redactUrl(url);
+      expect(redacted).not.toContain('SECRET');
+      expect(redacted).toBe(`redis://***@${url.slice(url.lastIndexOf('@') + 1)}`);
+    },
+  );
+
   it('hides secret-looking query parameters', () => {
     const redacted = redactUrl('amqps://rabbit/?password=s3cr3t-pw&token=t0k3n&api_key=k3y&heartbeat=30');
     expect(redacted).not.toContain('s3cr3t-pw');
