@@ -9,6 +9,7 @@
  * (capped and jittered, a RetryLaterError's own delay first) and carries it on its error; the
  * strategy returns it. For jobs processed by someone else's processor it decides itself.
  */
+import { redactText } from '../../src/redact.js';
 import type { BackoffStrategy, MinimalJob } from 'bullmq';
 import { decide } from '../../src/retry/decide.js';
 import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
@@ -29,10 +30,11 @@ export class PostboxRetryError extends Error {
   readonly delayMs: number;
 
   constructor(cause: Error, delayMs: number) {
-    super(`${cause.name}: ${cause.message}`.slice(0, MAX_MESSAGE), { cause });
+    // Redacted: BullMQ stores this message (failedReason) and the stack in Redis.
+    super(redactText(`${cause.name}: ${cause.message}`).slice(0, MAX_MESSAGE), { cause });
     this.name = 'PostboxRetryError';
     this.delayMs = delayMs;
-    if (cause.stack !== undefined) this.stack = cause.stack;
+    if (cause.stack !== undefined) this.stack = redactText(cause.stack);
   }
 }
 

@@ -1,6 +1,7 @@
 import { decide } from '../retry/decide.js';
 import type { DeadReason, RetryPolicy } from '../retry/types.js';
 import { toError, errorCode } from '../errors.js';
+import { redactText } from '../redact.js';
 import type { ConsumedMessage, ConsumeContext, Handler } from './types.js';
 
 /** One failed attempt, as carried in the error history of a retried or dead-lettered delivery. */
@@ -68,7 +69,8 @@ const MAX_ERROR_MESSAGE = 2_000;
 
 export function attemptError(error: Error, attempt: number, at: Date): AttemptError {
   const code = errorCode(error);
-  const message = `${error.name}: ${error.message}`.slice(0, MAX_ERROR_MESSAGE);
+  // Redacted: a handler's error may quote a connection URL, and this text is stored on the broker.
+  const message = redactText(`${error.name}: ${error.message}`).slice(0, MAX_ERROR_MESSAGE);
   return code === undefined ? { at: at.toISOString(), attempt, message } : { at: at.toISOString(), attempt, message, code };
 }
 
