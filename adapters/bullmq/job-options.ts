@@ -16,7 +16,7 @@
  */
 import type { JobsOptions } from 'bullmq';
 import { baseDelayMs } from '../../src/retry/backoff.js';
-import type { RetryPolicy } from '../../src/retry/types.js';
+import { Jitter, type RetryPolicy } from '../../src/retry/types.js';
 import { POSTBOX_BACKOFF_TYPE } from './backoff-type.js';
 import { checkKnownFields, checkOptional, isNonNegativeInteger, isPositiveInteger, isRecord, show, type Problems } from './validation.js';
 
@@ -139,12 +139,23 @@ export function ageSeconds(ms: number): number {
 
 /**
  * The longest time after a first publish in which the relay may publish the same message again
- * because of failed or unconfirmed attempts: the sum of the policy's backoff delays (before
- * jitter, which only shortens them) over its attempts, or its maxAgeMs when that is shorter.
+ * because of failed or unconfirmed attempts: each retry's longest possible delay (decorrelated
+ * jitter may triple the previous delay, up to maxMs; the other kinds only shorten the base delay)
+ * plus a publish timeout per attempt, or the policy's maxAgeMs when that is shorter. Time the
+ * broker was unreachable (attempts are not counted then) and lease expiries after a relay crash
+ * come on top: a retention with room to spare covers them.
  */
-export function republishSpanMs(policy: RetryPolicy): number {
-  let total = 0;
-  for (let attempt = 1; attempt < policy.maxAttempts && total < Number.MAX_SAFE_INTEGER; attempt++) total += baseDelayMs(policy.backoff, attempt);
+export function republishSpanMs(policy: RetryPolicy, publishTimeoutMs: number): number {
+  let total = publishTimeoutMs;
+  let previous = 0;
+  for (let attempt = 1; attempt < policy.maxAttempts && total < Number.MAX_SAFE_INTEGER; attempt++) {
+    const delay =
+      policy.backoff.jitter === Jitter.Decorrelated
+        ? Math.min(policy.backoff.maxMs, Math.max(policy.backoff.initialMs, previous * 3))
+        : baseDelayMs(policy.backoff, attempt);
+    previous = delay;
+    total += delay + publishTimeoutMs;
+  }
   return policy.maxAgeMs === undefined ? total : Math.min(total, policy.maxAgeMs);
 }
 
