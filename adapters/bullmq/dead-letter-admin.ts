@@ -94,10 +94,10 @@ export async function selectDeadLetters(dlq: Queue, selection: { readonly ids?: 
       if (job !== undefined && !jobs.some((j) => j.id === job.id)) jobs.push(job);
     }
   } else {
-    for (let start = 0; ; start += PAGE) {
-      const page = await dlq.getJobs([...DEAD_LETTER_STATES], start, start + PAGE - 1, true);
-      jobs.push(...page);
-      if (page.length < PAGE || jobs.length >= limit) break;
+    // Paged by the count, not by a short page: getJobs leaves out ids whose job is gone.
+    const total = await dlq.getJobCountByTypes(...DEAD_LETTER_STATES);
+    for (let start = 0; start < total && jobs.length < limit; start += PAGE) {
+      jobs.push(...(await dlq.getJobs([...DEAD_LETTER_STATES], start, start + PAGE - 1, true)));
     }
     jobs.sort((a, b) => a.timestamp - b.timestamp);
   }
@@ -114,7 +114,7 @@ export async function withDeadLetterQueue<T>(
   options: BullMQDeadLetterQueueOptions,
   fn: (dlq: Queue, client: WorkerRedis['client']) => Promise<T>,
 ): Promise<T> {
-  const redis = openWorkerRedis(options.connection, 'postbox dead letters');
+  const redis = openWorkerRedis(options.connection, 'postbox-dead-letters', 'admin');
   const name = options.deadLetterQueue ?? deadLetterQueueName(options.queue!);
   const dlq = new Queue(name, { connection: redis.client, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) });
   dlq.on('error', () => undefined);

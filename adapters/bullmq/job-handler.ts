@@ -121,6 +121,11 @@ export function createJobHandler(config: ResolvedProcessorOptions, deps: JobHand
   }
 
   async function process(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    // Fetched while the worker was stopping (a fetch already under way when it paused): give it
+    // back untouched rather than run a handler whose signal is already aborted.
+    if (deps.stopping?.aborted === true && token !== undefined && (await job.moveToWait(token).then(() => true, () => false))) {
+      throw new WaitingError();
+    }
     const attempt = job.attemptsMade + 1;
     const fallback = { id: job.id ?? '', topic: job.name };
     let envelope: Envelope;

@@ -29,7 +29,7 @@ export interface PostboxProcessor {
 /** Validates the options (ConfigError listing every problem). Connects lazily, on the first failure. */
 export function postboxProcessor(options: PostboxProcessorOptions): PostboxProcessor {
   const config = resolveProcessorOptions(options);
-  const redis = openWorkerRedis(config.connection, 'postbox processor');
+  const redis = openWorkerRedis(config.connection, 'postbox-processor');
   const jobs = createJobHandler(config, { client: redis.client });
   // Three parameters: BullMQ passes the job's abort signal only to processors that declare it.
   const processor = (job: Job, token?: string, signal?: AbortSignal): Promise<void> => jobs.process(job, token, signal);

@@ -58,7 +58,7 @@ export function createBullMQWorker(options: BullMQWorkerOptions): BullMQWorker {
   };
 
   function open(): Session {
-    const redis = openWorkerRedis(config.connection, `postbox worker ${config.queue}`);
+    const redis = openWorkerRedis(config.connection, `postbox-worker-${config.queue.replace(/[^!-~]/g, '-')}`);
     const jobs = createJobHandler(config, { client: redis.client, stopping: stopping.signal });
     const { settings, ...passThrough } = config.workerOptions;
     const processor = (job: Job, token?: string, signal?: AbortSignal): Promise<void> => {
@@ -139,11 +139,13 @@ export function createBullMQWorker(options: BullMQWorkerOptions): BullMQWorker {
       stopped ??= (async () => {
         await starting?.catch(ignore);
         state = 'stopping';
-        stopping.abort();
         const current = session;
         session = undefined;
+        // No new jobs first (running ones go on), then tell the handlers: a job a handler gives
+        // back on the abort must not be fetched again by this worker.
+        await current?.worker.pause(true).catch(ignore);
+        stopping.abort();
         if (current !== undefined) {
-          await current.worker.pause(true).catch(ignore); // no new jobs; running ones go on
           const finished = await settleWithin(Promise.all([...inFlight]), timeoutMs);
           await close(current, !finished);
         }

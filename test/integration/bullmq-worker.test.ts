@@ -337,6 +337,28 @@ describe('bullmq worker', () => {
     await expect(worker.start()).rejects.toMatchObject({ code: ErrorCode.Stopped });
   });
 
+  it('stop() gives back a job whose handler fails on the abort, uncounted, and does not run it again', async () => {
+    freshQueue();
+    let runs = 0;
+    const events: string[] = [];
+    const worker = await start({
+      onEvent: (event) => events.push(event.type),
+      handler: async (_m, context) => {
+        runs += 1;
+        await new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(new Error('stopping')), { once: true }));
+      },
+    });
+    const message = makeMessage('orders.interrupted');
+    await add(message);
+    await waitFor('the handler to run', () => runs === 1);
+    await worker.stop({ timeoutMs: 10_000 });
+    expect(runs).toBe(1);
+    expect(events.filter((e) => e === 'message:returned')).toHaveLength(1);
+    const job = await admin.queue(queue).getJob(message.id);
+    expect(await job!.getState()).toBe('waiting');
+    expect(job!.attemptsMade).toBe(0);
+  });
+
   it('rejects bad options with a ConfigError naming the fields, and an unreachable Redis at start()', async () => {
     freshQueue();
     expect(() => createBullMQWorker({ queue: '', connection: 'redis://127.0.0.1:6379', handler: undefined as never, concurrency: -1 })).toThrow(ConfigError);
