@@ -19,6 +19,7 @@ import { TransportUnavailableError, toError } from '../../src/errors.js';
 import type { OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, PUBLISHED, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
+import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import { classifyRedisError } from './classify.js';
 import { addFailed, badJson, noDestination, stopped, timedOut } from './failures.js';
 import { BULLMQ_DEFAULTS, resolveTransportOptions, type BullMQTransportOptions } from './options.js';
@@ -75,8 +76,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
   const route = createRouter(config.routes, config.policies, config.retain);
   const stopping = new AbortController();
   let closing: Promise<void> | undefined;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
+  const calls = createCallsInFlight();
 
   const unavailable = (what: string, cause?: unknown): TransportUnavailableError =>
     new TransportUnavailableError(
@@ -155,7 +155,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
     if (signal.aborted) return batch.map((m) => failed(stopped(m)));
     const deadline = Date.now() + publishTimeoutMs;
     const combined = AbortSignal.any([signal, stopping.signal]);
-    inFlight += 1;
+    calls.begin();
     try {
       const results = new Array<PublishResult | undefined>(batch.length);
       const groups = groupBatch(batch, results);
@@ -186,20 +186,8 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
       });
       return results as PublishResult[];
     } finally {
-      inFlight -= 1;
-      if (inFlight === 0) idle?.();
+      calls.end();
     }
-  }
-
-  async function waitForIdle(timeoutMs: number): Promise<void> {
-    if (inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      idle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
-    idle = undefined;
   }
 
   return {
@@ -222,7 +210,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
     },
     close() {
       closing ??= (async () => {
-        await waitForIdle(Math.min(CLOSE_GRACE_MS, publishTimeoutMs));
+        await calls.idle(Math.min(CLOSE_GRACE_MS, publishTimeoutMs));
         stopping.abort(); // what is still waiting fails with ErrorCode.Stopped
         await registry.close();
         await session?.close();

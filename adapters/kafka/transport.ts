@@ -11,6 +11,7 @@ import { TransportUnavailableError, toError } from '../../src/errors.js';
 import type { OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
+import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import type { KafkaClientLike, KafkaProducerLike } from './client.js';
 import { boundedRetry, openClient, type ClientSource } from './connection.js';
 import { KAFKA_DEFAULTS, resolveTransportOptions, type KafkaTransportOptions } from './options.js';
@@ -61,8 +62,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
   const ctx: GroupContext = { session, verifier, lingering: createLingeringSends(), target, publishTimeoutMs };
   const stopping = new AbortController();
   let closing: Promise<void> | undefined;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
+  const calls = createCallsInFlight();
 
   const unavailable = (what: string, cause?: unknown): TransportUnavailableError =>
     new TransportUnavailableError(
@@ -94,7 +94,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
     if (signal.aborted) return batch.map((m) => failed(stopped(m)));
     const deadline = Date.now() + publishTimeoutMs;
     const combined = AbortSignal.any([signal, stopping.signal]);
-    inFlight += 1;
+    calls.begin();
     try {
       const results: Array<PublishResult | undefined> = new Array<PublishResult | undefined>(batch.length);
       const groups = new Map<string, { indexes: number[]; messages: OutboxMessage[] }>();
@@ -129,20 +129,8 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
       });
       return results as PublishResult[];
     } finally {
-      inFlight -= 1;
-      if (inFlight === 0) idle?.();
+      calls.end();
     }
-  }
-
-  async function waitForIdle(timeoutMs: number): Promise<void> {
-    if (inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      idle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
-    idle = undefined;
   }
 
   return {
@@ -159,7 +147,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
     close() {
       closing ??= (async () => {
         const grace = Math.min(CLOSE_GRACE_MS, publishTimeoutMs);
-        await waitForIdle(grace);
+        await calls.idle(grace);
         stopping.abort(); // what is still waiting fails with ErrorCode.Stopped
         await session.close(grace);
         await verifier.close();

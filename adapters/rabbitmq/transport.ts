@@ -8,6 +8,7 @@ import { TransportUnavailableError, toError } from '../../src/errors.js';
 import type { OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, type Connectable, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
+import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import { connectionFromResolved, type RabbitMQConnection } from './connection.js';
 import { createExchangeVerifier, createRouter } from './destinations.js';
 import {
@@ -47,8 +48,7 @@ export function createRabbitMQTransport(
   let channel: PublishChannel | undefined;
   let opening: Promise<PublishChannel> | undefined;
   let closing: Promise<void> | undefined;
-  let inFlight = 0;
-  let idle: (() => void) | undefined;
+  const calls = createCallsInFlight();
 
   function closedError(): TransportUnavailableError {
     return new TransportUnavailableError(
@@ -110,7 +110,7 @@ export function createRabbitMQTransport(
     if (closing !== undefined) throw closedError();
     if (batch.length === 0) return [];
     if (signal.aborted) return batch.map((message) => failed(stopped(message)));
-    inFlight += 1;
+    calls.begin();
     const combined = AbortSignal.any([signal, stopping.signal]);
     try {
       const destinations = batch.map((message) => route(message.topic));
@@ -139,20 +139,8 @@ export function createRabbitMQTransport(
       }
       throw error;
     } finally {
-      inFlight -= 1;
-      if (inFlight === 0) idle?.();
+      calls.end();
     }
-  }
-
-  async function waitForIdle(timeoutMs: number): Promise<void> {
-    if (inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      idle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
-    idle = undefined;
   }
 
   return {
@@ -166,7 +154,7 @@ export function createRabbitMQTransport(
     },
     close() {
       closing ??= (async () => {
-        await waitForIdle(Math.min(CLOSE_GRACE_MS, resolved.publishTimeoutMs));
+        await calls.idle(Math.min(CLOSE_GRACE_MS, resolved.publishTimeoutMs));
         stopping.abort(); // what is still waiting fails with ErrorCode.Stopped
         unsubscribe();
         await opening?.catch(() => undefined);
