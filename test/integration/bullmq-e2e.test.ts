@@ -3,7 +3,7 @@
  * transport -> createBullMQWorker with the inbox middleware; and a poison message through the
  * dead-letter queue, fixed, replayed and handled once.
  */
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import {
   createBullMQTransport,
   createBullMQWorker,
@@ -11,7 +11,6 @@ import {
   replayBullMQDeadLetters,
   type BullMQWorkerOptions,
 } from '../../adapters/bullmq/index.js';
-import type { Handler } from '../../src/consumer/types.js';
 import { withTransaction } from '../../src/db/queryable.js';
 import { NonRetryableError } from '../../src/errors.js';
 import { createInbox, type Inbox } from '../../src/inbox/inbox.js';
@@ -21,6 +20,7 @@ import { createOutbox, type Outbox } from '../../src/outbox/enqueue.js';
 import { createRelay } from '../../src/relay/relay.js';
 import { createRedisAdmin, randomName, REDIS_URL } from '../conformance/bullmq-tools.js';
 import { useDatabase } from '../helpers/db.js';
+import { createEffectsTable, readEffects, recordEffect, useCleanups } from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
 import { deliveryLog, FAST_POLICY, FAST_RELAY, rowCount } from './fixtures/rabbitmq-kit.js';
 
@@ -31,11 +31,7 @@ afterAll(async () => {
 });
 
 /** Undone after each test, last first. */
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin.cleanup() });
 
 interface World {
   readonly schema: string;
@@ -48,7 +44,7 @@ interface World {
 
 async function world(): Promise<World> {
   const schema = await freshSchema();
-  await pool.query(`CREATE TABLE "${schema}".effects (message_id text NOT NULL)`);
+  await createEffectsTable(pool, schema);
   const queue = randomName('e2e');
   admin.queue(queue);
   admin.queue(`${queue}.dead`);
@@ -68,23 +64,14 @@ async function world(): Promise<World> {
       cleanups.push(() => worker.stop({ timeoutMs: 2_000 }));
       await worker.start();
     },
-    async effects() {
-      const { rows } = await pool.query(`SELECT message_id FROM "${schema}".effects ORDER BY message_id`);
-      return rows.map((r: { message_id: string }) => r.message_id);
-    },
-  };
-}
-
-function recordEffect(w: World): Handler {
-  return async (m, context) => {
-    await context.tx!.query(`INSERT INTO "${w.schema}".effects (message_id) VALUES ($1)`, [m.id]);
+    effects: () => readEffects(pool, schema),
   };
 }
 
 it('applies the effect of each committed message exactly once, relay to worker through the inbox', async () => {
   const w = await world();
   const log = deliveryLog();
-  await w.work({ middleware: [log.middleware], handler: recordEffect(w) });
+  await w.work({ middleware: [log.middleware], handler: recordEffect(w.schema) });
   const ids = await withTransaction(pool, (tx) =>
     w.outbox.enqueue(tx, Array.from({ length: 20 }, (_, n) => ({ topic: 'e2e.order.created', key: `order-${n % 4}`, payload: { n } }))),
   );
@@ -107,7 +94,7 @@ it('applies the effect of each committed message exactly once, relay to worker t
 it('dead-letters a poison message, and after the fix a replay handles it once', async () => {
   const w = await world();
   let fixed = false;
-  const effect = recordEffect(w);
+  const effect = recordEffect(w.schema);
   await w.work({
     handler: async (m, context) => {
       const { sku } = m.json<{ sku?: string }>();

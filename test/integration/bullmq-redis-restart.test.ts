@@ -12,16 +12,16 @@
  * accept losing up to a second of acknowledged jobs with everysec). This server does that, in a
  * temporary directory, so the jobs it acknowledged before each crash are still there after it.
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createBullMQTransport } from '../../adapters/bullmq/index.js';
-import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import { createRelay } from '../../src/relay/relay.js';
 import { createRedisAdmin, randomName } from '../conformance/bullmq-tools.js';
 import { useDatabase } from '../helpers/db.js';
+import { produceDuringTest, useCleanups } from '../helpers/e2e.js';
+import { startWatchedRelay } from '../helpers/proof.js';
 import { waitFor } from '../helpers/wait.js';
 import { jobIdsIn, listedJobs, startPrivateRedis } from './fixtures/bullmq-kit.js';
-import { FAST_RELAY, produce, rowCount, smallPool } from './fixtures/rabbitmq-kit.js';
+import { rowCount } from './fixtures/rabbitmq-kit.js';
 
 const MESSAGES = 2_000;
 const RESTARTS = 2;
@@ -29,10 +29,7 @@ const FIRST_RESTART_AT = 300;
 const RESTART_EVERY = 600;
 
 const { pool, freshSchema } = useDatabase();
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 it('adds every message exactly once, nothing dead-lettered, while Redis crashes and restarts twice mid-flow', async () => {
   const redisServer = await startPrivateRedis({ persistent: true });
@@ -51,52 +48,36 @@ it('adds every message exactly once, nothing dead-lettered, while Redis crashes 
     reconnect: { initialMs: 20, maxMs: 200 },
   });
   cleanups.push(() => transport.close());
-  const relayPool = smallPool(6);
-  cleanups.push(() => relayPool.end());
-  const relay = createRelay({
-    pool: relayPool,
+  const relay = await startWatchedRelay({
     schema,
     transport,
-    logger: silentLogger,
-    batchSize: 100,
-    leaseMs: 10_000,
-    ...FAST_RELAY,
+    cleanups,
+    poolSize: 6,
     policies: { default: { maxAttempts: 30, backoff: { initialMs: 10, multiplier: 2, maxMs: 200, jitter: 'full' } } },
+    publishErrors: false,
   });
-  const unavailable: string[] = [];
-  const failedPublishes: string[] = [];
-  const deaths: string[] = [];
-  let published = 0;
-  relay.on('relay:batch-settled', (e) => (published += e.published));
-  relay.on('relay:transport-unavailable', (e) => unavailable.push(e.error.message));
-  relay.on('message:retry-scheduled', (e) => failedPublishes.push(e.error));
-  relay.on('message:dead-lettered', (e) => deaths.push(`${e.id}: ${e.reason} ${e.error}`));
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 2_000 }));
+  const { unavailable, failedPublishes, deaths } = relay;
 
-  let testOver = false;
-  cleanups.push(() => (testOver = true));
   const messages = Array.from({ length: MESSAGES }, (_, n) => ({ topic: 'restart.item', key: `key-${n % 10}`, payload: { n } }));
-  const producing = produce(messages, {
+  const producing = produceDuringTest(cleanups, messages, {
     perTransaction: 10,
     maxBacklog: 300,
-    delivered: () => published,
+    delivered: () => relay.published,
     enqueue: (batch) => outbox.enqueue(pool, batch),
-    stopped: () => testOver,
   });
 
   const restarts: Array<{ at: number; felt: number }> = [];
   let threshold = FIRST_RESTART_AT;
   while (restarts.length < RESTARTS) {
-    await waitFor(`the relay to have published ${threshold} messages`, () => published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
-    const at = published;
-    const feltBefore = unavailable.length + failedPublishes.length;
+    await waitFor(`the relay to have published ${threshold} messages`, () => relay.published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
+    const at = relay.published;
+    const feltBefore = relay.felt();
     await redisServer.stop('SIGKILL');
     // Down until the relay noticed (a batch put back, or a publish failed), not for a fixed time.
-    await waitFor('the relay to notice that Redis is down', () => unavailable.length + failedPublishes.length > feltBefore, { timeoutMs: 15_000, intervalMs: 5 });
+    await waitFor('the relay to notice that Redis is down', () => relay.felt() > feltBefore, { timeoutMs: 15_000, intervalMs: 5 });
     await redisServer.start();
-    restarts.push({ at, felt: unavailable.length + failedPublishes.length - feltBefore });
-    threshold = published + RESTART_EVERY;
+    restarts.push({ at, felt: relay.felt() - feltBefore });
+    threshold = relay.published + RESTART_EVERY;
   }
 
   const ids = await producing;

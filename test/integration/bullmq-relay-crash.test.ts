@@ -15,7 +15,7 @@ import { useDatabase } from '../helpers/db.js';
 import { DATABASE_URL } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { existingJobs, jobIdsIn, listedJobs } from './fixtures/bullmq-kit.js';
-import { relayChildren } from './fixtures/kafka-kit.js';
+import { relayChildren } from './fixtures/relay-children.js';
 import { rowCount } from './fixtures/rabbitmq-kit.js';
 
 const MESSAGES = 3_000;

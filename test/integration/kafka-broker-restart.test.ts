@@ -16,19 +16,18 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKafkaConsumer, createKafkaTransport, type KafkaConsumerEvent } from '../../adapters/kafka/index.js';
 import { createInbox } from '../../src/inbox/inbox.js';
 import { inboxMiddleware } from '../../src/inbox/middleware.js';
-import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import { createRelay } from '../../src/relay/relay.js';
 import { createTopicAdmin, KAFKA_BROKERS, randomTopic, type TopicAdmin } from '../conformance/kafka-tools.js';
 import { useDatabase } from '../helpers/db.js';
-import { orderViolations } from '../helpers/order.js';
+import { createEffectsTable, keyedMessages, produceDuringTest, recordEffect, useCleanups, waitForEveryEffect } from '../helpers/e2e.js';
+import { expectEachEffectOnce, expectKeyOrder, startWatchedRelay } from '../helpers/proof.js';
 import { waitFor } from '../helpers/wait.js';
 import { brokerAnswering, holdableClient, QUICK_GROUP, recordsIn } from './fixtures/kafka-kit.js';
-import { deliveryLog, FAST_RELAY, interleaved, produce, rowCount, smallPool } from './fixtures/rabbitmq-kit.js';
+import { deliveryLog, rowCount } from './fixtures/rabbitmq-kit.js';
 
 const run = promisify(execFile);
 const KAFKA_SCRIPT = fileURLToPath(new URL('../../scripts/kafka.sh', import.meta.url));
@@ -50,11 +49,7 @@ afterAll(async () => {
   await admin?.close();
 });
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin?.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin?.cleanup() });
 
 async function restartBroker(): Promise<number> {
   const started = Date.now();
@@ -65,7 +60,7 @@ async function restartBroker(): Promise<number> {
 it('delivers everything in key order, each effect once and nothing dead-lettered, while the Kafka broker restarts twice mid-flow', async () => {
   const startedAt = Date.now();
   const schema = await freshSchema();
-  await pool.query(`CREATE TABLE "${schema}".effects (message_id text NOT NULL)`);
+  await createEffectsTable(pool, schema);
   const outbox = createOutbox({ schema });
   const inbox = createInbox({ pool, schema });
   const topic = randomTopic('restart');
@@ -86,9 +81,7 @@ it('delivers everything in key order, each effect once and nothing dead-lettered
     policies: { default: { maxAttempts: 20, backoff: { initialMs: 100, maxMs: 100, jitter: 'none' } } },
     onEvent: (e) => consumerEvents.push(e),
     middleware: [log.middleware, inboxMiddleware({ inbox, onDuplicate: () => (skipped += 1) })],
-    handler: async (m, context) => {
-      await context.tx!.query(`INSERT INTO "${schema}".effects (message_id) VALUES ($1)`, [m.id]);
-    },
+    handler: recordEffect(schema),
   });
   cleanups.push(() => consumer.stop({ timeoutMs: 2_000 }));
   await consumer.start();
@@ -96,42 +89,24 @@ it('delivers everything in key order, each effect once and nothing dead-lettered
   const wire = holdableClient('postbox-restart-relay', PUBLISH_TIMEOUT_MS);
   const transport = createKafkaTransport({ kafka: wire.kafka, publishTimeoutMs: PUBLISH_TIMEOUT_MS, routes: { 'restart.#': { topic } } });
   cleanups.push(() => transport.close());
-  const relayPool = smallPool(4);
-  cleanups.push(() => relayPool.end());
-  const relay = createRelay({
-    pool: relayPool,
+  const relay = await startWatchedRelay({
     schema,
     transport,
-    logger: silentLogger,
-    batchSize: 100,
-    leaseMs: 10_000,
-    ...FAST_RELAY,
+    cleanups,
+    poolSize: 4,
     policies: { default: { maxAttempts: 200, backoff: { initialMs: 10, multiplier: 2, maxMs: 250, jitter: 'full' } } },
+    publishErrors: true,
   });
-  const unavailable: string[] = [];
-  const failedPublishes: string[] = [];
-  const deaths: string[] = [];
-  let published = 0;
-  relay.on('relay:batch-settled', (e) => (published += e.published));
-  relay.on('relay:transport-unavailable', (e) => unavailable.push(e.error.message));
-  relay.on('message:retry-scheduled', (e) => failedPublishes.push(e.error));
-  relay.on('relay:error', (e) => e.phase === 'publish' && failedPublishes.push(e.error.message));
-  relay.on('message:dead-lettered', (e) => deaths.push(`${e.id}: ${e.reason} ${e.error}`));
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 2_000 }));
-  const felt = () => unavailable.length + failedPublishes.length;
+  const { unavailable, failedPublishes, deaths } = relay;
 
-  let testOver = false;
-  cleanups.push(() => (testOver = true));
-  const messages = interleaved(KEYS, PER_KEY, 'key').map(({ key, n }) => ({ topic: 'restart.item', key, payload: { key, n } }));
+  const messages = keyedMessages(KEYS, PER_KEY, 'restart.item');
   // Throttled on what the relay published (not on the consumer), so the relay always has a
   // backlog: a restart finds it publishing, not idle.
-  const producing = produce(messages, {
+  const producing = produceDuringTest(cleanups, messages, {
     perTransaction: 10,
     maxBacklog: 300,
-    delivered: () => published,
+    delivered: () => relay.published,
     enqueue: (batch) => outbox.enqueue(pool, batch),
-    stopped: () => testOver,
   });
 
   /**
@@ -144,10 +119,10 @@ it('delivers everything in key order, each effect once and nothing dead-lettered
   const restarting = (async () => {
     let threshold = FIRST_RESTART_AT;
     while (restarts.length < RESTARTS) {
-      await waitFor(`the relay to have published ${threshold} messages`, () => published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
-      const at = published;
+      await waitFor(`the relay to have published ${threshold} messages`, () => relay.published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
+      const at = relay.published;
       const waiting = await rowCount(pool, schema, 'outbox');
-      const before = felt();
+      const before = relay.felt();
       let writtenAroundHold = 0;
       let cut = 0;
       let restart: Promise<number>;
@@ -179,17 +154,15 @@ it('delivers everything in key order, each effect once and nothing dead-lettered
       }
       const ms = await restart;
       // The broker is back: the relay must publish again before the next restart.
-      await waitFor('the relay to publish again after the restart', () => published > at + 50, { timeoutMs: 30_000, intervalMs: 10 });
-      restarts.push({ at, waiting, writtenAroundHold, cut, failures: felt() - before, ms });
-      threshold = published + RESTART_EVERY;
+      await waitFor('the relay to publish again after the restart', () => relay.published > at + 50, { timeoutMs: 30_000, intervalMs: 10 });
+      restarts.push({ at, waiting, writtenAroundHold, cut, failures: relay.felt() - before, ms });
+      threshold = relay.published + RESTART_EVERY;
     }
   })();
   const [ids] = await Promise.all([producing, restarting]);
   expect(ids).toHaveLength(KEYS * PER_KEY);
 
-  await waitFor(`all ${ids.length} messages to be delivered`, () => ids.every((id) => log.ids.has(id)), { timeoutMs: 40_000, intervalMs: 50 });
-  await waitFor('the outbox to be empty', async () => (await rowCount(pool, schema, 'outbox')) === 0);
-  await waitFor('every effect to be committed', async () => (await rowCount(pool, schema, 'inbox')) === ids.length);
+  await waitForEveryEffect(pool, schema, ids, log.ids);
 
   const count = (type: KafkaConsumerEvent['type']) => consumerEvents.filter((e) => e.type === type).length;
   const onTheWire = await recordsIn(admin!, topic);
@@ -216,13 +189,12 @@ it('delivers everything in key order, each effect once and nothing dead-lettered
   expect(restarts[1]!.cut).toBeGreaterThan(0);
   expect(onTheWire, 'records on the topic: more than the messages, as acknowledgements were lost').toBeGreaterThan(ids.length);
   // Nothing lost, nothing dead, each effect once, order kept.
-  const { rows } = await pool.query(`SELECT count(*)::int AS total, count(DISTINCT message_id)::int AS distinct FROM "${schema}".effects`);
-  expect(rows[0]).toEqual({ total: ids.length, distinct: ids.length });
+  await expectEachEffectOnce(pool, schema, ids);
   expect(new Set(ids)).toEqual(log.ids);
   expect(deaths).toEqual([]);
   expect(await rowCount(pool, schema, 'dead_letters')).toBe(0);
   expect(await recordsIn(admin!, `${topic}.dead`)).toBe(0);
   expect(count('message:dead-lettered')).toBe(0);
   expect(skipped).toBe(log.duplicates());
-  expect(orderViolations(log.all.map((d) => d.payload as { key: string; n: number })).slice(0, 10)).toEqual([]);
+  expectKeyOrder(log);
 });

@@ -4,7 +4,7 @@
  * (created with the admin, deleted after) and consumer group, and stops its relay and consumers in
  * afterEach.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConsumerMode,
   createKafkaConsumer,
@@ -16,22 +16,33 @@ import {
   type KafkaConsumerOptions,
   type KafkaTransport,
 } from '../../adapters/kafka/index.js';
-import type { ConsumedMessage, Handler } from '../../src/consumer/types.js';
+import type { ConsumedMessage } from '../../src/consumer/types.js';
 import { withTransaction } from '../../src/db/queryable.js';
 import { ErrorCode } from '../../src/errors.js';
 import { createInbox, type Inbox } from '../../src/inbox/inbox.js';
 import { inboxMiddleware } from '../../src/inbox/middleware.js';
-import { silentLogger } from '../../src/logger.js';
 import { Header } from '../../src/message.js';
 import { createDeadLetters } from '../../src/outbox/dead-letters.js';
 import { createOutbox, type Outbox } from '../../src/outbox/enqueue.js';
 import type { RelayOptions } from '../../src/relay/options.js';
-import { createRelay, type Relay } from '../../src/relay/relay.js';
+import type { Relay } from '../../src/relay/relay.js';
 import { createTopicAdmin, KAFKA_BROKERS, randomTopic, type TopicAdmin } from '../conformance/kafka-tools.js';
 import { useDatabase } from '../helpers/db.js';
+import {
+  createEffectsTable,
+  enqueueRolledBack,
+  expectNoRows,
+  expectOrderCreated,
+  ORDER_CREATED,
+  readEffects,
+  recordEffect,
+  relayIdle,
+  startCountedRelay,
+  useCleanups,
+} from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
 import { QUICK_GROUP, recordsIn, startRecordLog } from './fixtures/kafka-kit.js';
-import { claimCountingPool, deliveryLog, FAST_POLICY, FAST_RELAY, rowCount } from './fixtures/rabbitmq-kit.js';
+import { deliveryLog, FAST_POLICY, rowCount } from './fixtures/rabbitmq-kit.js';
 
 const { pool, freshSchema } = useDatabase();
 
@@ -44,11 +55,7 @@ afterAll(async () => {
 });
 
 /** Undone after each test, last first: consumers, readers, relay, transport; then the topics. */
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin.cleanup() });
 
 interface World {
   readonly schema: string;
@@ -67,7 +74,7 @@ interface World {
 
 async function world(options: { readonly routes?: Record<string, { topic: string }>; readonly relay?: Partial<RelayOptions> } = {}): Promise<World> {
   const schema = await freshSchema();
-  await pool.query(`CREATE TABLE "${schema}".effects (message_id text NOT NULL)`);
+  await createEffectsTable(pool, schema);
   const outbox = createOutbox({ schema });
   const inbox = createInbox({ pool, schema });
   const topic = randomTopic('e2e');
@@ -76,19 +83,7 @@ async function world(options: { readonly routes?: Record<string, { topic: string
   admin.track(`${topic}.retry`, `${topic}.dead`);
   const transport = createKafkaTransport({ brokers: KAFKA_BROKERS, clientId: 'postbox-e2e', routes: { 'events.#': { topic }, ...options.routes } });
   cleanups.push(() => transport.close());
-  const counting = claimCountingPool(pool);
-  const relay = createRelay({
-    pool: counting.pool,
-    schema,
-    transport,
-    logger: silentLogger,
-    leaseMs: 5_000,
-    policies: FAST_POLICY,
-    ...FAST_RELAY,
-    ...options.relay,
-  });
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 1_000 }));
+  const { relay, claims } = await startCountedRelay(pool, schema, transport, cleanups, options.relay);
   return {
     schema,
     outbox,
@@ -97,32 +92,14 @@ async function world(options: { readonly routes?: Record<string, { topic: string
     groupId,
     transport,
     relay,
-    claims: counting.claims,
+    claims,
     async consume(consumerOptions) {
       const consumer = createKafkaConsumer({ brokers: KAFKA_BROKERS, groupId, topics: [topic], policies: FAST_POLICY, ...QUICK_GROUP, ...consumerOptions });
       cleanups.push(() => consumer.stop({ timeoutMs: 2_000 }));
       await consumer.start();
       return consumer;
     },
-    async effects() {
-      const { rows } = await pool.query(`SELECT message_id FROM "${schema}".effects ORDER BY message_id`);
-      return rows.map((r: { message_id: string }) => r.message_id);
-    },
-  };
-}
-
-/** Resolves once the outbox is empty and the relay has started two more claims: it found nothing left. */
-async function relayIdle(w: World): Promise<void> {
-  await waitFor('the outbox to be empty', async () => (await rowCount(pool, w.schema, 'outbox')) === 0);
-  const seen = w.claims();
-  await waitFor('two more (empty) claims', () => w.claims() >= seen + 2);
-  expect(await rowCount(pool, w.schema, 'outbox')).toBe(0);
-}
-
-/** Records the side effect of each message in the effects table, through the inbox transaction. */
-function recordEffect(w: World): Handler {
-  return async (m, context) => {
-    await context.tx!.query(`INSERT INTO "${w.schema}".effects (message_id) VALUES ($1)`, [m.id]);
+    effects: () => readEffects(pool, schema),
   };
 }
 
@@ -131,7 +108,7 @@ describe('kafka end to end: producing and consuming', () => {
     const w = await world();
     const log = deliveryLog();
     const seen: ConsumedMessage[] = [];
-    const effect = recordEffect(w);
+    const effect = recordEffect(w.schema);
     await w.consume({
       middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })],
       handler: async (m, context) => {
@@ -139,42 +116,13 @@ describe('kafka end to end: producing and consuming', () => {
         await effect(m, context);
       },
     });
-    const payload = { orderId: 7, total: '19.90', lines: [{ sku: 'a-1', qty: 2 }], note: 'zażółć' };
-    const id = await withTransaction(pool, (tx) =>
-      w.outbox.enqueue(tx, {
-        topic: 'events.order.created',
-        key: 'order-7',
-        payload,
-        headers: { 'x-tenant': 'acme', 'x-trace': 'trace-1' },
-        correlationId: 'corr-7',
-      }),
-    );
+    const id = await withTransaction(pool, (tx) => w.outbox.enqueue(tx, ORDER_CREATED));
 
     await waitFor('the delivery', () => seen.length === 1);
-    const [m] = seen;
-    expect(m).toMatchObject({
-      id,
-      topic: 'events.order.created',
-      key: 'order-7',
-      contentType: 'application/json',
-      correlationId: 'corr-7',
-      replyTo: null,
-      attempt: 1,
-    });
-    expect(m!.json()).toEqual(payload);
-    expect(m!.headers).toMatchObject({
-      'x-tenant': 'acme',
-      'x-trace': 'trace-1',
-      [Header.MessageId]: id,
-      [Header.Topic]: 'events.order.created',
-      [Header.Key]: 'order-7',
-      [Header.PublishAttempt]: '1',
-      [Header.CorrelationId]: 'corr-7',
-      [KafkaHeader.ContentType]: 'application/json',
-    });
+    expectOrderCreated(seen[0], id, { [Header.CorrelationId]: 'corr-7', [KafkaHeader.ContentType]: 'application/json' });
     await waitFor('the inbox record', () => w.inbox.has(w.groupId, id));
     expect(await w.effects()).toEqual([id]);
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(log.all.map((d) => d.id)).toEqual([id]);
     expect(await recordsIn(admin, w.topic)).toBe(1); // one record on the wire, keyed by the message key
     await waitFor('the offset to be committed', async () => (await admin.committed(w.groupId, w.topic)).get(0) === 1);
@@ -183,26 +131,17 @@ describe('kafka end to end: producing and consuming', () => {
   it('never publishes a message whose transaction rolled back', async () => {
     const w = await world();
     const log = deliveryLog();
-    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w) });
+    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w.schema) });
 
-    let rolledBack: string | undefined;
-    await expect(
-      withTransaction(pool, async (tx) => {
-        rolledBack = await w.outbox.enqueue(tx, { topic: 'events.rollback', key: 'rb', payload: { name: 'A' } });
-        throw new Error('the business logic failed after enqueue');
-      }),
-    ).rejects.toThrow('the business logic failed');
-    expect(rolledBack).toMatch(/^[0-9a-f-]{36}$/);
+    const rolledBack = await enqueueRolledBack(pool, w.outbox);
     const committed = await withTransaction(pool, (tx) => w.outbox.enqueue(tx, { topic: 'events.rollback', key: 'rb', payload: { name: 'B' } }));
 
     await waitFor('B to be delivered', () => log.ids.has(committed));
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(log.all.map((d) => [d.id, d.payload])).toEqual([[committed, { name: 'B' }]]);
     expect(await recordsIn(admin, w.topic)).toBe(1); // the topic holds B and nothing else
     expect(await w.effects()).toEqual([committed]);
-    for (const table of ['outbox', 'dead_letters', 'outbox_published']) {
-      expect(await rowCount(pool, w.schema, table, 'id = $1', [rolledBack])).toBe(0);
-    }
+    await expectNoRows(pool, w.schema, rolledBack, ['outbox', 'dead_letters', 'outbox_published']);
   });
 });
 
@@ -258,7 +197,7 @@ describe('kafka end to end: failures are retried, dead-lettered and replayed, ne
     expect(arrived!.key).toBe('ping-1');
     expect(arrived!.headers).toMatchObject({ [Header.MessageId]: id, [Header.Topic]: 'lonely.ping', 'x-why': 'nobody created the topic' });
     expect(JSON.parse(arrived!.value.toString())).toEqual({ ping: 1 });
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(await deadLetters.count()).toBe(0);
     expect(await recordsIn(admin, lonely)).toBe(1);
   });
@@ -268,7 +207,7 @@ describe('kafka end to end: failures are retried, dead-lettered and replayed, ne
     const events: KafkaConsumerEvent[] = [];
     const attempts: Array<[string, number]> = [];
     let fixed = false;
-    const effect = recordEffect(w);
+    const effect = recordEffect(w.schema);
     await w.consume({
       modes: { [w.topic]: ConsumerMode.RetryTopics },
       middleware: [inboxMiddleware({ inbox: w.inbox })],

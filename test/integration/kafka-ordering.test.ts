@@ -6,18 +6,17 @@
  * 4 partitions, and a plain kafkajs consumer recording every record of every partition in arrival
  * order. A key's records share one partition, so per-key order is a partition's log order.
  */
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKafkaTransport } from '../../adapters/kafka/index.js';
-import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { createTopicAdmin, KAFKA_BROKERS, randomTopic, type TopicAdmin } from '../conformance/kafka-tools.js';
 import { useDatabase } from '../helpers/db.js';
-import { seededRandom, withInjectedFaults } from '../helpers/faults.js';
+import { produceDuringTest, useCleanups } from '../helpers/e2e.js';
 import { orderViolations } from '../helpers/order.js';
+import { expectOneIdPerMessage, shuffledRounds, startFaultyRelays } from '../helpers/proof.js';
 import { waitFor } from '../helpers/wait.js';
 import { startRecordLog } from './fixtures/kafka-kit.js';
-import { FAST_RELAY, interleaved, produce, rowCount, smallPool } from './fixtures/rabbitmq-kit.js';
+import { rowCount } from './fixtures/rabbitmq-kit.js';
 
 const RELAYS = 3;
 const KEYS = 50;
@@ -35,11 +34,7 @@ afterAll(async () => {
   await admin.close();
 });
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin.cleanup() });
 
 it('keeps per-key order across 3 relays with injected failures before and after sending; duplicates only repeat', async () => {
   const startedAt = Date.now();
@@ -52,57 +47,21 @@ it('keeps per-key order across 3 relays with injected failures before and after 
   const log = await startRecordLog([topic]);
   cleanups.push(() => log.stop());
 
-  const relayPool = smallPool(RELAYS * 4);
-  cleanups.push(() => relayPool.end());
-  const faulty = [];
-  const claimedBy: number[] = [];
-  const deadEvents: string[] = [];
-  for (let r = 0; r < RELAYS; r++) {
-    const transport = withInjectedFaults(
-      createKafkaTransport({ brokers: KAFKA_BROKERS, clientId: `postbox-ordering-${r}`, routes: { 'ordering.#': { topic } } }),
-      { failBeforeSend: 0.05, failAfterSend: 0.03, seed: 7_000 + r },
-    );
-    cleanups.push(() => transport.close());
-    faulty.push(transport);
-    const relay: Relay = createRelay({
-      pool: relayPool,
-      schema,
-      transport,
-      id: `kafka-ordering-relay-${r}`,
-      logger: silentLogger,
-      batchSize: 100,
-      leaseMs: 15_000,
-      ...FAST_RELAY,
-      policies: { default: { maxAttempts: 1_000, backoff: { initialMs: 5, multiplier: 2, maxMs: 50, jitter: 'full' } } },
-      random: seededRandom(9_000 + r),
-    });
-    claimedBy.push(0);
-    relay.on('relay:batch-claimed', ({ size }) => (claimedBy[r]! += size));
-    relay.on('message:dead-lettered', (e) => deadEvents.push(`${e.id}: ${e.reason} ${e.error}`));
-    await relay.start();
-    cleanups.push(() => relay.stop({ timeoutMs: 2_000 }));
-  }
+  const { claimedBy, deadEvents, injected } = await startFaultyRelays({
+    schema,
+    count: RELAYS,
+    cleanups,
+    transport: (r) => createKafkaTransport({ brokers: KAFKA_BROKERS, clientId: `postbox-ordering-${r}`, routes: { 'ordering.#': { topic } } }),
+    idPrefix: 'kafka-ordering-relay',
+  });
 
   // Keys interleaved, each key's n ascending, in a shuffled key order per round.
-  const shuffle = seededRandom(42);
-  const rounds = interleaved(KEYS, PER_KEY, 'key');
-  const messages = [];
-  for (let round = 0; round < PER_KEY; round++) {
-    const slice = rounds.slice(round * KEYS, (round + 1) * KEYS);
-    for (let i = slice.length - 1; i > 0; i--) {
-      const j = Math.floor(shuffle() * (i + 1));
-      [slice[i], slice[j]] = [slice[j]!, slice[i]!];
-    }
-    messages.push(...slice.map(({ key, n }) => ({ topic: 'ordering.item', key, payload: { key, n } })));
-  }
-  let testOver = false;
-  cleanups.push(() => (testOver = true));
-  const ids = await produce(messages, {
+  const messages = shuffledRounds(KEYS, PER_KEY, 'ordering.item');
+  const ids = await produceDuringTest(cleanups, messages, {
     perTransaction: PER_TRANSACTION,
     maxBacklog: 600,
     delivered: () => log.ids.size,
     enqueue: (batch) => outbox.enqueue(pool, batch),
-    stopped: () => testOver,
   });
   expect(ids).toHaveLength(KEYS * PER_KEY);
 
@@ -110,8 +69,7 @@ it('keeps per-key order across 3 relays with injected failures before and after 
   await waitFor('the outbox to be empty', async () => (await rowCount(pool, schema, 'outbox')) === 0);
 
   const deliveries = log.all.map((r) => ({ id: r.id, partition: r.partition, recordKey: r.key, ...(JSON.parse(r.value.toString()) as { key: string; n: number }) }));
-  const injectedBefore = faulty.reduce((sum, t) => sum + t.injected.before, 0);
-  const injectedAfter = faulty.reduce((sum, t) => sum + t.injected.after, 0);
+  const { before: injectedBefore, after: injectedAfter } = injected();
   const duplicates = deliveries.length - log.ids.size;
   const partitionsUsed = new Set(deliveries.map((d) => d.partition));
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
@@ -127,14 +85,7 @@ it('keeps per-key order across 3 relays with injected failures before and after 
   expect(injectedBefore).toBeGreaterThan(0);
   expect(injectedAfter).toBeGreaterThan(0);
   // Only ids we enqueued arrived, and each (key, n) always under the same id: a duplicate is a repeat of one message.
-  const idOf = new Map<string, string>();
-  const twoIds: string[] = [];
-  for (const d of deliveries) {
-    const label = `${d.key}#${d.n}`;
-    if ((idOf.get(label) ?? d.id) !== d.id) twoIds.push(label);
-    idOf.set(label, d.id);
-  }
-  expect(twoIds).toEqual([]);
+  expectOneIdPerMessage(deliveries);
   expect(new Set(ids)).toEqual(log.ids);
   // The record key is the message key, and one key lives in one partition (that is what makes its order).
   const partitionOf = new Map<string, Set<number>>();

@@ -4,7 +4,7 @@
  * do, writes nothing, leaves the caller's transaction usable, and a running relay keeps
  * publishing every other message.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRabbitMQConnection,
   createRabbitMQConsumer,
@@ -23,9 +23,10 @@ import { createOutbox, type Outbox } from '../../src/outbox/enqueue.js';
 import { createRelay, type Relay } from '../../src/relay/relay.js';
 import type { RelayEvents } from '../../src/relay/events.js';
 import { useDatabase } from '../helpers/db.js';
+import { startCountedRelay, useCleanups, waitForRelayIdle } from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
 import { createAdmin, RABBITMQ_URL, randomName, type Admin } from '../conformance/rabbitmq-tools.js';
-import { claimCountingPool, deliveryLog, FAST_POLICY, FAST_RELAY, rowCount } from './fixtures/rabbitmq-kit.js';
+import { deliveryLog, FAST_POLICY, rowCount } from './fixtures/rabbitmq-kit.js';
 
 const MAX_PAYLOAD_BYTES = 1_024;
 
@@ -38,11 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await admin.close();
 });
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin.cleanup() });
 
 interface World {
   readonly schema: string;
@@ -78,20 +75,10 @@ async function world(options: { routes?: Record<string, { exchange: string }>; p
   cleanups.push(() => connection.close());
   const transport = createRabbitMQTransport({ connection, routes: { 'events.#': { exchange }, ...options.routes } });
   cleanups.push(() => transport.close());
-  const counting = claimCountingPool(pool);
-  const relay = createRelay({
-    pool: counting.pool,
-    schema,
-    transport,
-    logger: silentLogger,
-    leaseMs: 5_000,
-    ...FAST_RELAY,
-    policies: options.policies ?? FAST_POLICY,
-  });
   const settled: Array<RelayEvents['relay:batch-settled']> = [];
-  relay.on('relay:batch-settled', (e) => settled.push(e));
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 1_000 }));
+  const { relay, claims } = await startCountedRelay(pool, schema, transport, cleanups, { policies: options.policies ?? FAST_POLICY }, (r) =>
+    r.on('relay:batch-settled', (e) => settled.push(e)),
+  );
   const log = deliveryLog();
   const consumer = createRabbitMQConsumer({
     connection,
@@ -110,11 +97,7 @@ async function world(options: { routes?: Record<string, { exchange: string }>; p
     relay,
     log,
     settled,
-    async idle() {
-      await waitFor('the outbox to be empty', async () => (await rowCount(pool, schema, 'outbox')) === 0);
-      const seen = counting.claims();
-      await waitFor('two more (empty) claims', () => counting.claims() >= seen + 2);
-    },
+    idle: () => waitForRelayIdle(pool, schema, claims),
   };
 }
 

@@ -11,7 +11,7 @@
  * lands while the relay waits for confirms (its worst moment) every time, instead of only when
  * the ~0.4 s rabbitmqctl call happens to end inside a publish.
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   createRabbitMQConnection,
   createRabbitMQConsumer,
@@ -20,14 +20,13 @@ import {
 } from '../../adapters/rabbitmq/index.js';
 import { createInbox } from '../../src/inbox/inbox.js';
 import { inboxMiddleware } from '../../src/inbox/middleware.js';
-import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import { createRelay } from '../../src/relay/relay.js';
 import { useDatabase } from '../helpers/db.js';
-import { orderViolations } from '../helpers/order.js';
+import { createEffectsTable, keyedMessages, produceDuringTest, recordEffect, useCleanups, waitForEveryEffect } from '../helpers/e2e.js';
+import { expectEachEffectOnce, expectKeyOrder, startWatchedRelay } from '../helpers/proof.js';
 import { waitFor } from '../helpers/wait.js';
 import { createAdmin, RABBITMQ_URL, randomName, startProxy } from '../conformance/rabbitmq-tools.js';
-import { deliveryLog, FAST_RELAY, forceCloseNamed, interleaved, produce, rowCount, smallPool } from './fixtures/rabbitmq-kit.js';
+import { deliveryLog, forceCloseNamed, rowCount } from './fixtures/rabbitmq-kit.js';
 
 /** Few keys: a batch of 100 is published in 10 waves, so the relay is busy publishing most of the time. */
 const KEYS = 10;
@@ -39,15 +38,12 @@ const RECONNECT = { initialMs: 50, maxMs: 500 };
 
 const { pool, freshSchema } = useDatabase();
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 it('delivers everything, each effect once and nothing dead-lettered, while the broker closes the relay and consumer connections 3 times mid-flow', async () => {
   const startedAt = Date.now();
   const schema = await freshSchema();
-  await pool.query(`CREATE TABLE "${schema}".effects (message_id text NOT NULL)`);
+  await createEffectsTable(pool, schema);
   const outbox = createOutbox({ schema });
   const inbox = createInbox({ pool, schema });
 
@@ -74,9 +70,7 @@ it('delivers everything, each effect once and nothing dead-lettered, while the b
     policies: { default: { maxAttempts: 20, backoff: { initialMs: 100, maxMs: 100, jitter: 'none' } } },
     onEvent: (e) => consumerEvents.push(e),
     middleware: [log.middleware, inboxMiddleware({ inbox, onDuplicate: () => (skipped += 1) })],
-    handler: async (m, context) => {
-      await context.tx!.query(`INSERT INTO "${schema}".effects (message_id) VALUES ($1)`, [m.id]);
-    },
+    handler: recordEffect(schema),
   });
   cleanups.push(() => consumer.stop({ timeoutMs: 2_000 }));
   await consumer.start();
@@ -92,41 +86,24 @@ it('delivers everything, each effect once and nothing dead-lettered, while the b
   transport.connection.on('disconnected', ({ error }) => {
     if (error !== undefined) relayDisconnects += 1;
   });
-  const relayPool = smallPool(4);
-  cleanups.push(() => relayPool.end());
-  const relay = createRelay({
-    pool: relayPool,
+  const relay = await startWatchedRelay({
     schema,
     transport,
-    logger: silentLogger,
-    batchSize: 100,
-    leaseMs: 10_000,
-    ...FAST_RELAY,
+    cleanups,
+    poolSize: 4,
     policies: { default: { maxAttempts: 30, backoff: { initialMs: 10, multiplier: 2, maxMs: 100, jitter: 'full' } } },
+    publishErrors: true,
   });
-  const unavailable: string[] = [];
-  const failedPublishes: string[] = [];
-  const deaths: string[] = [];
-  let published = 0;
-  relay.on('relay:batch-settled', (e) => (published += e.published));
-  relay.on('relay:transport-unavailable', (e) => unavailable.push(e.error.message));
-  relay.on('message:retry-scheduled', (e) => failedPublishes.push(e.error));
-  relay.on('relay:error', (e) => e.phase === 'publish' && failedPublishes.push(e.error.message));
-  relay.on('message:dead-lettered', (e) => deaths.push(`${e.id}: ${e.reason} ${e.error}`));
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 2_000 }));
+  const { unavailable, failedPublishes, deaths } = relay;
 
-  let testOver = false;
-  cleanups.push(() => (testOver = true));
-  const messages = interleaved(KEYS, PER_KEY, 'key').map(({ key, n }) => ({ topic: 'loss.item', key, payload: { key, n } }));
+  const messages = keyedMessages(KEYS, PER_KEY, 'loss.item');
   // Throttled on what the relay published (not on the slower consumer), so the relay always has
   // a backlog: a forced close finds it publishing, not idle.
-  const producing = produce(messages, {
+  const producing = produceDuringTest(cleanups, messages, {
     perTransaction: 10,
     maxBacklog: 400,
-    delivered: () => published,
+    delivered: () => relay.published,
     enqueue: (batch) => outbox.enqueue(pool, batch),
-    stopped: () => testOver,
   });
 
   /** Each close: what the relay had published then, and the connections closed. */
@@ -135,8 +112,8 @@ it('delivers everything, each effect once and nothing dead-lettered, while the b
     let threshold = FIRST_CLOSE_AT;
     while (closes.length < CLOSES) {
       await waitFor('both connections to be up', () => transport.connection.isConnected && consumerConnection.isConnected);
-      await waitFor(`the relay to have published ${threshold} messages`, () => published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
-      const at = published;
+      await waitFor(`the relay to have published ${threshold} messages`, () => relay.published >= threshold, { timeoutMs: 30_000, intervalMs: 2 });
+      const at = relay.published;
       proxy.holdReplies(); // the relay's confirms stall: it is mid-publish when the broker closes
       let closed: Map<string, number>;
       try {
@@ -146,16 +123,14 @@ it('delivers everything, each effect once and nothing dead-lettered, while the b
         proxy.releaseReplies(); // stop holding, for the reconnect
       }
       closes.push({ at, relay: closed.get(relayName)!, consumer: closed.get(consumerName)! });
-      threshold = published + CLOSE_EVERY;
+      threshold = relay.published + CLOSE_EVERY;
       await waitFor('the relay connection to notice', () => relayDisconnects === closes.length);
     }
   })();
   const [ids] = await Promise.all([producing, closing]);
   expect(ids).toHaveLength(KEYS * PER_KEY);
 
-  await waitFor(`all ${ids.length} messages to be delivered`, () => ids.every((id) => log.ids.has(id)), { timeoutMs: 40_000, intervalMs: 50 });
-  await waitFor('the outbox to be empty', async () => (await rowCount(pool, schema, 'outbox')) === 0);
-  await waitFor('every effect to be committed', async () => (await rowCount(pool, schema, 'inbox')) === ids.length);
+  await waitForEveryEffect(pool, schema, ids, log.ids);
   await waitFor('the consumer to resume after every close', () => count('consumer:resumed') >= closes.length);
 
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
@@ -173,14 +148,13 @@ it('delivers everything, each effect once and nothing dead-lettered, while the b
   expect(relayDisconnects).toBe(closes.length);
   expect(count('consumer:channel-lost')).toBe(closes.length);
   // The relay felt it: batches put back (transport unavailable) or publishes that failed and were retried.
-  expect(unavailable.length + failedPublishes.length).toBeGreaterThan(0);
+  expect(relay.felt()).toBeGreaterThan(0);
   // Nothing lost, nothing dead, each effect once, order kept.
-  const { rows } = await pool.query(`SELECT count(*)::int AS total, count(DISTINCT message_id)::int AS distinct FROM "${schema}".effects`);
-  expect(rows[0]).toEqual({ total: ids.length, distinct: ids.length });
+  await expectEachEffectOnce(pool, schema, ids);
   expect(new Set(ids)).toEqual(log.ids);
   expect(deaths).toEqual([]);
   expect(await rowCount(pool, schema, 'dead_letters')).toBe(0);
   expect(await admin.messageCount(`${queue}.dead`)).toBe(0);
   expect(skipped).toBe(log.duplicates());
-  expect(orderViolations(log.all.map((d) => d.payload as { key: string; n: number })).slice(0, 10)).toEqual([]);
+  expectKeyOrder(log);
 });

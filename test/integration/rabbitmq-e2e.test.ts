@@ -3,7 +3,7 @@
  * RabbitMQ transport -> createRabbitMQConsumer with the inbox middleware. Each test has its own
  * schema, exchange and queues, and stops its relay and consumers in afterEach.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createRabbitMQConnection,
   createRabbitMQConsumer,
@@ -16,20 +16,31 @@ import {
   type RabbitMQTransport,
 } from '../../adapters/rabbitmq/index.js';
 import { reply } from '../../src/consumer/reply.js';
-import type { ConsumedMessage, Handler } from '../../src/consumer/types.js';
+import type { ConsumedMessage } from '../../src/consumer/types.js';
 import { withTransaction } from '../../src/db/queryable.js';
 import { createInbox, type Inbox } from '../../src/inbox/inbox.js';
 import { inboxMiddleware } from '../../src/inbox/middleware.js';
-import { silentLogger } from '../../src/logger.js';
 import { Header } from '../../src/message.js';
 import { createDeadLetters } from '../../src/outbox/dead-letters.js';
 import { createOutbox, type Outbox } from '../../src/outbox/enqueue.js';
-import { createRelay, type Relay } from '../../src/relay/relay.js';
+import type { Relay } from '../../src/relay/relay.js';
 import type { RelayOptions } from '../../src/relay/options.js';
 import { useDatabase } from '../helpers/db.js';
+import {
+  createEffectsTable,
+  enqueueRolledBack,
+  expectNoRows,
+  expectOrderCreated,
+  ORDER_CREATED,
+  readEffects,
+  recordEffect,
+  relayIdle,
+  startCountedRelay,
+  useCleanups,
+} from '../helpers/e2e.js';
 import { waitFor } from '../helpers/wait.js';
 import { createAdmin, RABBITMQ_URL, randomName, type Admin } from '../conformance/rabbitmq-tools.js';
-import { claimCountingPool, deliveryLog, FAST_POLICY, FAST_RELAY, rowCount } from './fixtures/rabbitmq-kit.js';
+import { deliveryLog, FAST_POLICY, rowCount } from './fixtures/rabbitmq-kit.js';
 
 const TIERS_MS = [50, 100];
 
@@ -44,11 +55,7 @@ afterAll(async () => {
 });
 
 /** Undone after each test, last first: consumers, relay, transport, connection, broker objects. */
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  await admin.cleanup();
-});
+const cleanups = useCleanups({ after: () => admin.cleanup() });
 
 interface World {
   readonly schema: string;
@@ -80,7 +87,7 @@ async function world(
   } = {},
 ): Promise<World> {
   const schema = await freshSchema();
-  await pool.query(`CREATE TABLE "${schema}".effects (message_id text NOT NULL)`);
+  await createEffectsTable(pool, schema);
   const outbox = createOutbox({ schema });
   const inbox = createInbox({ pool, schema });
   const exchange = randomName('e2e-x');
@@ -103,19 +110,7 @@ async function world(
   cleanups.push(() => connection.close());
   const transport = createRabbitMQTransport({ connection, routes: { 'events.#': { exchange }, ...options.routes } });
   cleanups.push(() => transport.close());
-  const counting = claimCountingPool(pool);
-  const relay = createRelay({
-    pool: counting.pool,
-    schema,
-    transport,
-    logger: silentLogger,
-    leaseMs: 5_000,
-    policies: FAST_POLICY,
-    ...FAST_RELAY,
-    ...options.relay,
-  });
-  await relay.start();
-  cleanups.push(() => relay.stop({ timeoutMs: 1_000 }));
+  const { relay, claims } = await startCountedRelay(pool, schema, transport, cleanups, options.relay);
 
   return {
     schema,
@@ -126,32 +121,14 @@ async function world(
     connection,
     transport,
     relay,
-    claims: counting.claims,
+    claims,
     async consume(consumerOptions) {
       const consumer = createRabbitMQConsumer({ connection, queue, retry: { tiersMs: TIERS_MS }, policies: FAST_POLICY, ...consumerOptions });
       cleanups.push(() => consumer.stop({ timeoutMs: 2_000 }));
       await consumer.start();
       return consumer;
     },
-    async effects() {
-      const { rows } = await pool.query(`SELECT message_id FROM "${schema}".effects ORDER BY message_id`);
-      return rows.map((r: { message_id: string }) => r.message_id);
-    },
-  };
-}
-
-/** Resolves once the outbox is empty and the relay has started two more claims: it found nothing left. */
-async function relayIdle(w: World): Promise<void> {
-  await waitFor('the outbox to be empty', async () => (await rowCount(pool, w.schema, 'outbox')) === 0);
-  const seen = w.claims();
-  await waitFor('two more (empty) claims', () => w.claims() >= seen + 2);
-  expect(await rowCount(pool, w.schema, 'outbox')).toBe(0);
-}
-
-/** A handler that records the side effect of each message in the effects table, through the inbox transaction. */
-function recordEffect(w: World): Handler {
-  return async (m, context) => {
-    await context.tx!.query(`INSERT INTO "${w.schema}".effects (message_id) VALUES ($1)`, [m.id]);
+    effects: () => readEffects(pool, schema),
   };
 }
 
@@ -160,7 +137,7 @@ describe('rabbitmq end to end: producing and consuming', () => {
     const w = await world();
     const log = deliveryLog();
     const seen: ConsumedMessage[] = [];
-    const effect = recordEffect(w);
+    const effect = recordEffect(w.schema);
     await w.consume({
       middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })],
       handler: async (m, context) => {
@@ -168,40 +145,13 @@ describe('rabbitmq end to end: producing and consuming', () => {
         await effect(m, context);
       },
     });
-    const payload = { orderId: 7, total: '19.90', lines: [{ sku: 'a-1', qty: 2 }], note: 'zażółć' };
-    const id = await withTransaction(pool, (tx) =>
-      w.outbox.enqueue(tx, {
-        topic: 'events.order.created',
-        key: 'order-7',
-        payload,
-        headers: { 'x-tenant': 'acme', 'x-trace': 'trace-1' },
-        correlationId: 'corr-7',
-      }),
-    );
+    const id = await withTransaction(pool, (tx) => w.outbox.enqueue(tx, ORDER_CREATED));
 
     await waitFor('the delivery', () => seen.length === 1);
-    const [m] = seen;
-    expect(m).toMatchObject({
-      id,
-      topic: 'events.order.created',
-      key: 'order-7',
-      contentType: 'application/json',
-      correlationId: 'corr-7',
-      replyTo: null,
-      attempt: 1,
-    });
-    expect(m!.json()).toEqual(payload);
-    expect(m!.headers).toMatchObject({
-      'x-tenant': 'acme',
-      'x-trace': 'trace-1',
-      [Header.MessageId]: id,
-      [Header.Topic]: 'events.order.created',
-      [Header.Key]: 'order-7',
-      [Header.PublishAttempt]: '1',
-    });
+    expectOrderCreated(seen[0], id);
     await waitFor('the inbox record', () => w.inbox.has(w.queue, id));
     expect(await w.effects()).toEqual([id]);
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(log.all.map((d) => d.id)).toEqual([id]);
     expect(await admin.messageCount(w.queue)).toBe(0);
   });
@@ -209,32 +159,23 @@ describe('rabbitmq end to end: producing and consuming', () => {
   it('never publishes a message whose transaction rolled back', async () => {
     const w = await world();
     const log = deliveryLog();
-    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w) });
+    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w.schema) });
 
-    let rolledBack: string | undefined;
-    await expect(
-      withTransaction(pool, async (tx) => {
-        rolledBack = await w.outbox.enqueue(tx, { topic: 'events.rollback', key: 'rb', payload: { name: 'A' } });
-        throw new Error('the business logic failed after enqueue');
-      }),
-    ).rejects.toThrow('the business logic failed');
-    expect(rolledBack).toMatch(/^[0-9a-f-]{36}$/);
+    const rolledBack = await enqueueRolledBack(pool, w.outbox);
     const committed = await withTransaction(pool, (tx) => w.outbox.enqueue(tx, { topic: 'events.rollback', key: 'rb', payload: { name: 'B' } }));
 
     await waitFor('B to be delivered', () => log.ids.has(committed));
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(log.all.map((d) => [d.id, d.payload])).toEqual([[committed, { name: 'B' }]]);
     expect(await admin.messageCount(w.queue)).toBe(0);
     expect(await w.effects()).toEqual([committed]);
-    for (const table of ['outbox', 'dead_letters', 'outbox_published']) {
-      expect(await rowCount(pool, w.schema, table, 'id = $1', [rolledBack])).toBe(0);
-    }
+    await expectNoRows(pool, w.schema, rolledBack, ['outbox', 'dead_letters', 'outbox_published']);
   });
 
   it('delivers a message enqueued twice with the same idempotency key once', async () => {
     const w = await world();
     const log = deliveryLog();
-    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w) });
+    await w.consume({ middleware: [log.middleware, inboxMiddleware({ inbox: w.inbox })], handler: recordEffect(w.schema) });
 
     const message = { topic: 'events.payment.captured', key: 'payment-7', idempotencyKey: 'capture-7' };
     const first = await w.outbox.enqueue(pool, { ...message, payload: { try: 1 } });
@@ -244,7 +185,7 @@ describe('rabbitmq end to end: producing and consuming', () => {
     const sentinel = await w.outbox.enqueue(pool, { topic: 'events.payment.captured', key: 'payment-7', payload: { sentinel: true } });
 
     await waitFor('the sentinel', () => log.ids.has(sentinel));
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(log.all.map((d) => [d.id, d.payload])).toEqual([
       [first, { try: 1 }],
       [sentinel, { sentinel: true }],
@@ -298,7 +239,7 @@ describe('rabbitmq end to end: failures are retried, dead-lettered and replayed,
     expect(arrived!.properties.messageId).toBe(id);
     expect(arrived!.properties.headers).toMatchObject({ [Header.MessageId]: id, 'x-why': 'nobody listens' });
     expect(JSON.parse(arrived!.content.toString())).toEqual({ ping: 1 });
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(await deadLetters.count()).toBe(0);
     expect(await admin.messageCount(lateQueue)).toBe(0);
   });
@@ -308,7 +249,7 @@ describe('rabbitmq end to end: failures are retried, dead-lettered and replayed,
     const events: RabbitMQConsumerEvent[] = [];
     const attempts: Array<[string, number]> = [];
     let fixed = false;
-    const effect = recordEffect(w);
+    const effect = recordEffect(w.schema);
     await w.consume({
       middleware: [inboxMiddleware({ inbox: w.inbox })],
       policies: { default: { maxAttempts: 3, backoff: { initialMs: 50, multiplier: 2, maxMs: 100, jitter: 'none' } } },
@@ -401,8 +342,8 @@ describe('rabbitmq end to end: request and reply', () => {
     expect(answer!.properties).toMatchObject({ messageId: committed, correlationId: 'corr-42', contentType: 'application/json' });
     expect(answer!.properties.headers).toMatchObject({ [Header.Topic]: replyQueue, 'x-answered-by': 'e2e' });
     expect(JSON.parse(answer!.content.toString())).toEqual({ answer: 42 });
-    await relayIdle(w);
+    await relayIdle(pool, w.schema, w.claims);
     expect(await admin.messageCount(replyQueue)).toBe(0); // exactly one reply: the rolled-back one never existed
-    for (const table of ['outbox', 'dead_letters']) expect(await rowCount(pool, w.schema, table, 'id = $1', [rolledBack])).toBe(0);
+    await expectNoRows(pool, w.schema, rolledBack, ['outbox', 'dead_letters']);
   });
 });

@@ -5,17 +5,16 @@
  * small transactions while they run, and a plain amqplib consumer recording arrival order.
  */
 import amqp from 'amqplib';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createRabbitMQTransport } from '../../adapters/rabbitmq/index.js';
-import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { useDatabase } from '../helpers/db.js';
-import { seededRandom, withInjectedFaults } from '../helpers/faults.js';
+import { produceDuringTest, useCleanups } from '../helpers/e2e.js';
 import { orderViolations } from '../helpers/order.js';
+import { expectOneIdPerMessage, shuffledRounds, startFaultyRelays } from '../helpers/proof.js';
 import { waitFor } from '../helpers/wait.js';
 import { createAdmin, RABBITMQ_URL, randomName } from '../conformance/rabbitmq-tools.js';
-import { FAST_RELAY, interleaved, produce, rowCount, smallPool } from './fixtures/rabbitmq-kit.js';
+import { rowCount } from './fixtures/rabbitmq-kit.js';
 
 const RELAYS = 3;
 const KEYS = 50;
@@ -24,10 +23,7 @@ const PER_TRANSACTION = 20;
 
 const { pool, freshSchema } = useDatabase();
 
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 it('keeps per-key order across 3 relays with injected failures before and after sending; duplicates only repeat', async () => {
   const startedAt = Date.now();
@@ -58,65 +54,28 @@ it('keeps per-key order across 3 relays with injected failures before and after 
     { noAck: true },
   );
 
-  const relayPool = smallPool(RELAYS * 4);
-  cleanups.push(() => relayPool.end());
-  const faulty = [];
-  const claimedBy: number[] = [];
-  const deadEvents: string[] = [];
-  for (let r = 0; r < RELAYS; r++) {
-    const transport = withInjectedFaults(
-      createRabbitMQTransport({ url: RABBITMQ_URL, connectionName: randomName(`ordering-relay-${r}`), routes: { 'ordering.#': { exchange } } }),
-      { failBeforeSend: 0.05, failAfterSend: 0.03, seed: 7_000 + r },
-    );
-    cleanups.push(() => transport.close());
-    faulty.push(transport);
-    const relay: Relay = createRelay({
-      pool: relayPool,
-      schema,
-      transport,
-      id: `ordering-relay-${r}`,
-      logger: silentLogger,
-      batchSize: 100,
-      leaseMs: 15_000,
-      ...FAST_RELAY,
-      policies: { default: { maxAttempts: 1_000, backoff: { initialMs: 5, multiplier: 2, maxMs: 50, jitter: 'full' } } },
-      random: seededRandom(9_000 + r),
-    });
-    claimedBy.push(0);
-    relay.on('relay:batch-claimed', ({ size }) => (claimedBy[r]! += size));
-    relay.on('message:dead-lettered', (e) => deadEvents.push(`${e.id}: ${e.reason} ${e.error}`));
-    await relay.start();
-    cleanups.push(() => relay.stop({ timeoutMs: 2_000 }));
-  }
+  const { claimedBy, deadEvents, injected } = await startFaultyRelays({
+    schema,
+    count: RELAYS,
+    cleanups,
+    transport: (r) => createRabbitMQTransport({ url: RABBITMQ_URL, connectionName: randomName(`ordering-relay-${r}`), routes: { 'ordering.#': { exchange } } }),
+    idPrefix: 'ordering-relay',
+  });
 
   // Keys interleaved, each key's n ascending, in a shuffled key order per round.
-  const shuffle = seededRandom(42);
-  const rounds = interleaved(KEYS, PER_KEY, 'key');
-  const messages = [];
-  for (let round = 0; round < PER_KEY; round++) {
-    const slice = rounds.slice(round * KEYS, (round + 1) * KEYS);
-    for (let i = slice.length - 1; i > 0; i--) {
-      const j = Math.floor(shuffle() * (i + 1));
-      [slice[i], slice[j]] = [slice[j]!, slice[i]!];
-    }
-    messages.push(...slice.map(({ key, n }) => ({ topic: 'ordering.item', key, payload: { key, n } })));
-  }
-  let testOver = false;
-  cleanups.push(() => (testOver = true));
-  const ids = await produce(messages, {
+  const messages = shuffledRounds(KEYS, PER_KEY, 'ordering.item');
+  const ids = await produceDuringTest(cleanups, messages, {
     perTransaction: PER_TRANSACTION,
     maxBacklog: 600,
     delivered: () => delivered.size,
     enqueue: (batch) => outbox.enqueue(pool, batch),
-    stopped: () => testOver,
   });
   expect(ids).toHaveLength(KEYS * PER_KEY);
 
   await waitFor(`all ${ids.length} messages to be delivered`, () => ids.every((id) => delivered.has(id)), { timeoutMs: 60_000, intervalMs: 50 });
   await waitFor('the outbox to be empty', async () => (await rowCount(pool, schema, 'outbox')) === 0);
 
-  const injectedBefore = faulty.reduce((sum, t) => sum + t.injected.before, 0);
-  const injectedAfter = faulty.reduce((sum, t) => sum + t.injected.after, 0);
+  const { before: injectedBefore, after: injectedAfter } = injected();
   const duplicates = deliveries.length - delivered.size;
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
   console.log(
@@ -130,14 +89,7 @@ it('keeps per-key order across 3 relays with injected failures before and after 
   expect(injectedBefore).toBeGreaterThan(0);
   expect(injectedAfter).toBeGreaterThan(0);
   // Only ids we enqueued arrived, and each (key, n) always under the same id: a duplicate is a repeat of one message.
-  const idOf = new Map<string, string>();
-  const twoIds: string[] = [];
-  for (const d of deliveries) {
-    const label = `${d.key}#${d.n}`;
-    if ((idOf.get(label) ?? d.id) !== d.id) twoIds.push(label);
-    idOf.set(label, d.id);
-  }
-  expect(twoIds).toEqual([]);
+  expectOneIdPerMessage(deliveries);
   expect(new Set(ids)).toEqual(delivered);
   // Every confirm the faults "lost" makes the relay send that message again: a real duplicate on the wire.
   expect(duplicates).toBeGreaterThanOrEqual(injectedAfter);
