@@ -6,7 +6,8 @@ import { Queue, type Job } from 'bullmq';
 import { ConfigError, type Problem } from '../../src/errors.js';
 import { deadLetterJobId, deadLetterQueueName, isDeadLetterData, toDeadLetter, type BullMQDeadLetter, type BullMQDeadLetterData } from './dead-letters.js';
 import { checkConnection, openWorkerRedis, type BullMQWorkerConnection, type WorkerRedis } from './worker-connection.js';
-import { checkQueueName, isNonEmptyString, isPositiveInteger, isRecord, show } from './worker-options.js';
+import { checkKnownFields, checkOptional, isNonEmptyString, isPositiveInteger, isRecord, show } from './validation.js';
+import { checkQueueName } from './worker-options.js';
 
 export interface BullMQDeadLetterQueueOptions {
   /** A redis:// URL or ioredis options (opened and closed per call), or your ioredis client (left open). */
@@ -45,8 +46,8 @@ export interface DeadLetterEntry {
 
 export async function listBullMQDeadLetters(options: ListBullMQDeadLettersOptions): Promise<BullMQDeadLetter[]> {
   const { limit = 100, offset = 0 } = checkOptions('bullmq dead-letter list', options, ['limit', 'offset'], (input, problems) => {
-    check(input.limit, isPositiveInteger, 'must be a whole number > 0', 'limit', problems);
-    check(input.offset, (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0, 'must be a whole number >= 0', 'offset', problems);
+    checkOptional(input.limit, isPositiveInteger, 'must be a whole number > 0', 'limit', problems);
+    checkOptional(input.offset, (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0, 'must be a whole number >= 0', 'offset', problems);
   });
   return withDeadLetterQueue(options, async (dlq) => {
     const entries = await selectDeadLetters(dlq, { limit: offset + limit });
@@ -136,16 +137,14 @@ export function checkOptions<T extends object>(
   if (!isRecord(input)) throw new ConfigError(subject, [{ field: 'options', message: `must be an object, got ${show(input)}` }]);
   const problems: Problem[] = [];
   const known = [...SOURCE_FIELDS, ...extra];
-  for (const field of Object.keys(input)) {
-    if (!known.includes(field)) problems.push({ field, message: `is not a known option; remove it (known: ${known.join(', ')})` });
-  }
+  checkKnownFields(input as Record<string, unknown>, known, '', problems);
   checkConnection(input.connection, 'connection', problems, false);
   if (input.queue === undefined && input.deadLetterQueue === undefined) {
     problems.push({ field: 'queue', message: "is required (or deadLetterQueue): the worker's queue, whose dead letters are in `${queue}.dead`" });
   }
   if (input.queue !== undefined) checkQueueName(input.queue, 'queue', problems);
   if (input.deadLetterQueue !== undefined) checkQueueName(input.deadLetterQueue, 'deadLetterQueue', problems);
-  check(input.prefix, isNonEmptyString, 'must be a non-empty string (BullMQ key prefix)', 'prefix', problems);
+  checkOptional(input.prefix, isNonEmptyString, 'must be a non-empty string (BullMQ key prefix)', 'prefix', problems);
   checkExtra(input, problems);
   if (problems.length > 0) throw new ConfigError(subject, problems);
   return input;
@@ -156,12 +155,9 @@ export function checkSelection(input: Record<string, unknown>, problems: Problem
   const ids = input.ids;
   if (ids !== undefined) {
     if (!Array.isArray(ids)) problems.push({ field: 'ids', message: `must be an array of dead-letter ids (message ids), got ${show(ids)}` });
-    else ids.forEach((id: unknown, i) => check(id, isNonEmptyString, 'must be a non-empty string', `ids[${i}]`, problems));
+    else ids.forEach((id: unknown, i) => checkOptional(id, isNonEmptyString, 'must be a non-empty string', `ids[${i}]`, problems));
   }
-  check(input.limit, isPositiveInteger, 'must be a whole number > 0', 'limit', problems);
-  check(input.dryRun, (v) => typeof v === 'boolean', 'must be true or false', 'dryRun', problems);
+  checkOptional(input.limit, isPositiveInteger, 'must be a whole number > 0', 'limit', problems);
+  checkOptional(input.dryRun, (v) => typeof v === 'boolean', 'must be true or false', 'dryRun', problems);
 }
 
-function check(value: unknown, valid: (value: unknown) => boolean, expected: string, field: string, problems: Problem[]): void {
-  if (value !== undefined && !valid(value)) problems.push({ field, message: `${expected}, got ${show(value)}` });
-}

@@ -8,15 +8,15 @@
  * queue is created on the connection.
  */
 import type { Queue } from 'bullmq';
-import { ConfigError, isPostboxError, type Problem } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
-import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPolicies } from '../../src/retry/policy.js';
 import type { RetryPoliciesInput } from '../../src/retry/types.js';
 import { checkConnection, checkReconnect, describeSource, type BullMQConnection, type ConnectionSource, type ReconnectOptions } from './connection.js';
 import { ageSeconds, DEFAULT_RETAIN_MS, republishSpanMs, type RetainOptions } from './job-options.js';
 import { checkRoutes, type BullMQRoute, type ResolvedRoutes } from './routes.js';
 import type { JobDataMode } from './wire.js';
-import { checkKnownFields, checkOptional, isPositiveInteger, isRecord, queueNameProblem, show, type Problems } from './validation.js';
+import { checkKnownFields, checkOptional, checkPolicies, isPositiveInteger, isRecord, queueNameProblem, show, type Problems } from './validation.js';
 
 export interface BullMQTransportOptions {
   /** A Redis URL, ioredis options or an ioredis instance (duplicated with fail-fast settings; never closed). */
@@ -172,15 +172,6 @@ function checkQueues(input: unknown, problems: Problems): ReadonlyMap<string, Qu
   return queues;
 }
 
-function checkPolicies(input: unknown, problems: Problems): RetryPolicies | undefined {
-  try {
-    return compileRetryPolicies(input as RetryPoliciesInput | undefined);
-  } catch (error) {
-    if (!isPostboxError(error) || !('problems' in error)) throw error;
-    problems.push(...(error as { problems: readonly Problem[] }).problems);
-    return undefined;
-  }
-}
 
 function checkRetain(input: unknown, problems: Problems): Required<RetainOptions> {
   const defaults = BULLMQ_DEFAULTS.retain;

@@ -5,9 +5,10 @@
 import type { WorkerOptions } from 'bullmq';
 import type { Handler, Middleware } from '../../src/consumer/types.js';
 import { ConfigError, type Problem } from '../../src/errors.js';
-import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPolicies } from '../../src/retry/policy.js';
 import type { DeadReason, RetryPoliciesInput } from '../../src/retry/types.js';
 import { deadLetterQueueName } from './dead-letters.js';
+import { checkKnownFields, checkMiddleware, checkOptional, checkPolicies, isNonEmptyString, isPositiveInteger, isRecord, queueNameProblem, show } from './validation.js';
 import { checkConnection, type BullMQWorkerConnection } from './worker-connection.js';
 
 /** What the processor needs; the worker adds the queue and how to run. */
@@ -108,8 +109,8 @@ export function resolveWorkerOptions(input: unknown): ResolvedWorkerOptions {
   if (queueOk && deadLetterQueue === record.queue) {
     problems.push({ field: 'deadLetterQueue', message: 'must differ from the queue (nothing may consume the dead letters)' });
   }
-  check(record.concurrency, isPositiveInteger, 'must be a whole number > 0', 'concurrency', problems);
-  check(record.startTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'startTimeoutMs', problems);
+  checkOptional(record.concurrency, isPositiveInteger, 'must be a whole number > 0', 'concurrency', problems);
+  checkOptional(record.startTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'startTimeoutMs', problems);
   checkWorkerOptions(record.workerOptions, problems);
   if (problems.length > 0) throw new ConfigError('bullmq worker options', problems);
   return Object.freeze({
@@ -135,10 +136,10 @@ function checkProcessorFields(input: unknown, fields: readonly string[], problem
   }
   const middleware = checkMiddleware(input.middleware, problems);
   const policies = checkPolicies(input.policies, problems);
-  check(input.consumer, isNonEmptyString, 'must be a non-empty string', 'consumer', problems);
+  checkOptional(input.consumer, isNonEmptyString, 'must be a non-empty string', 'consumer', problems);
   if (input.deadLetterQueue !== undefined) checkQueueName(input.deadLetterQueue, 'deadLetterQueue', problems);
-  check(input.prefix, isNonEmptyString, 'must be a non-empty string (BullMQ key prefix)', 'prefix', problems);
-  check(input.onEvent, (v) => typeof v === 'function', 'must be a function', 'onEvent', problems);
+  checkOptional(input.prefix, isNonEmptyString, 'must be a non-empty string (BullMQ key prefix)', 'prefix', problems);
+  checkOptional(input.onEvent, (v) => typeof v === 'function', 'must be a function', 'onEvent', problems);
   return Object.freeze({
     connection: input.connection as BullMQWorkerConnection,
     handler: input.handler as Handler,
@@ -151,17 +152,11 @@ function checkProcessorFields(input: unknown, fields: readonly string[], problem
   });
 }
 
-/** A BullMQ queue name: a non-empty string without ':' (BullMQ's key separator). */
+/** A BullMQ queue name (see validation.ts queueNameProblem). */
 export function checkQueueName(value: unknown, field: string, problems: Problem[]): boolean {
-  if (typeof value !== 'string' || value.length === 0) {
-    problems.push({ field, message: `must be a non-empty string naming a BullMQ queue, got ${show(value)}` });
-    return false;
-  }
-  if (value.includes(':')) {
-    problems.push({ field, message: `must not contain ':' (BullMQ's key separator), got ${show(value)}` });
-    return false;
-  }
-  return true;
+  const problem = queueNameProblem(value);
+  if (problem !== undefined) problems.push({ field, message: problem });
+  return problem === undefined;
 }
 
 function checkWorkerOptions(value: unknown, problems: Problem[]): void {
@@ -176,74 +171,20 @@ function checkWorkerOptions(value: unknown, problems: Problem[]): void {
     problems.push({ field: `workerOptions.${name}`, message: `is set by postbox; remove it (${instead})` });
   }
   for (const name of POSITIVE_WORKER_NUMBERS) {
-    check(value[name], isPositiveFinite, 'must be a number of milliseconds > 0', `workerOptions.${name}`, problems);
+    checkOptional(value[name], isPositiveFinite, 'must be a number of milliseconds > 0', `workerOptions.${name}`, problems);
   }
   for (const name of NON_NEGATIVE_WORKER_NUMBERS) {
-    check(value[name], (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0, 'must be a whole number >= 0', `workerOptions.${name}`, problems);
+    checkOptional(value[name], (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0, 'must be a whole number >= 0', `workerOptions.${name}`, problems);
   }
   const settings = value.settings;
   if (settings !== undefined && !isRecord(settings)) {
     problems.push({ field: 'workerOptions.settings', message: `must be an object, got ${show(settings)}` });
   } else if (settings !== undefined) {
-    check(settings.backoffStrategy, (v) => typeof v === 'function', 'must be a function', 'workerOptions.settings.backoffStrategy', problems);
+    checkOptional(settings.backoffStrategy, (v) => typeof v === 'function', 'must be a function', 'workerOptions.settings.backoffStrategy', problems);
   }
-}
-
-function checkMiddleware(input: unknown, problems: Problem[]): readonly Middleware[] {
-  if (input === undefined) return [];
-  if (!Array.isArray(input)) {
-    problems.push({ field: 'middleware', message: `must be an array of middleware functions, got ${show(input)}` });
-    return [];
-  }
-  input.forEach((m, i) => {
-    if (typeof m !== 'function') problems.push({ field: `middleware[${i}]`, message: `must be a function (next) => handler, got ${show(m)}` });
-  });
-  return Object.freeze([...(input as Middleware[])]);
-}
-
-function checkPolicies(input: unknown, problems: Problem[]): RetryPolicies | undefined {
-  try {
-    return compileRetryPolicies(input as RetryPoliciesInput | undefined);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-    return undefined;
-  }
-}
-
-function checkKnownFields(input: Record<string, unknown>, known: readonly string[], path: string, problems: Problem[]): void {
-  for (const field of Object.keys(input)) {
-    if (!known.includes(field)) {
-      problems.push({ field: path === '' ? field : `${path}.${field}`, message: `is not a known option; remove it (known: ${known.join(', ')})` });
-    }
-  }
-}
-
-function check(value: unknown, valid: (value: unknown) => boolean, expected: string, field: string, problems: Problem[]): void {
-  if (value !== undefined && !valid(value)) problems.push({ field, message: `${expected}, got ${show(value)}` });
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
-}
-
-export function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 }
 
 function isPositiveFinite(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value) && value > 0;
 }
 
-export function isNonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0;
-}
-
-/** A short, safe description of a value for an error message. */
-export function show(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'undefined') return String(value);
-  return typeof value;
-}

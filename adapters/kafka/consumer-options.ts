@@ -7,12 +7,12 @@
  */
 import type { Handler, Middleware } from '../../src/consumer/types.js';
 import { ConfigError } from '../../src/errors.js';
-import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPolicies } from '../../src/retry/policy.js';
 import type { DeadReason, RetryPoliciesInput } from '../../src/retry/types.js';
 import { duplicatePatterns, patternProblem } from '../../src/topic.js';
 import { BROKER_FIELDS, checkClientSource, type ClientSource, type KafkaBrokerOptions, type KafkaClientOption } from './connection.js';
 import { deadLetterTopicName, retryTopicName } from './copies.js';
-import { checkKafkaTopic, checkKnownFields, checkOptional, isBoolean, isFunction, isNonEmptyString, isPositiveInteger, isRecord, show, type Problems } from './validation.js';
+import { checkKafkaTopic, checkKnownFields, checkMiddleware, checkOptional, checkPolicies, isBoolean, isFunction, isNonEmptyString, isPositiveInteger, isRecord, show, type Problems } from './validation.js';
 
 /** How a topic's failed deliveries are retried. */
 export const ConsumerMode = {
@@ -193,24 +193,4 @@ function checkModes(input: unknown, problems: Problems): ResolvedConsumerOptions
   return Object.freeze(modes);
 }
 
-function checkMiddleware(input: unknown, problems: Problems): readonly Middleware[] {
-  if (input === undefined) return [];
-  if (!Array.isArray(input)) {
-    problems.push({ field: 'middleware', message: `must be an array of middleware functions, got ${show(input)}` });
-    return [];
-  }
-  input.forEach((m: unknown, i) => {
-    if (typeof m !== 'function') problems.push({ field: `middleware[${i}]`, message: `must be a function (next) => handler, got ${show(m)}` });
-  });
-  return Object.freeze([...(input as Middleware[])]);
-}
 
-function checkPolicies(input: unknown, problems: Problems): RetryPolicies | undefined {
-  try {
-    return compileRetryPolicies(input as RetryPoliciesInput | undefined);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-    return undefined;
-  }
-}

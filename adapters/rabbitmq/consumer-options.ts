@@ -3,13 +3,13 @@
  */
 import type { Handler, Middleware } from '../../src/consumer/types.js';
 import { ConfigError } from '../../src/errors.js';
-import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPolicies } from '../../src/retry/policy.js';
 import type { DeadReason, RetryPoliciesInput } from '../../src/retry/types.js';
 import type { RabbitMQConnection } from './connection.js';
 import { isConnection } from './options.js';
 import { tierQueueName } from './copies.js';
 import { checkUrl, type RabbitMQUrl } from './url.js';
-import { checkKnownFields, checkName, checkOptional, isRecord, show, type Problems } from './validation.js';
+import { checkKnownFields, checkMiddleware, checkName, checkOptional, checkPolicies, isRecord, show, type Problems } from './validation.js';
 
 export interface RabbitMQConsumerOptions {
   /** A shared connection (not closed by stop()). Exactly one of connection and url. */
@@ -127,27 +127,7 @@ export function checkSource(input: Record<string, unknown>, problems: Problems):
   }
 }
 
-function checkMiddleware(input: unknown, problems: Problems): readonly Middleware[] {
-  if (input === undefined) return [];
-  if (!Array.isArray(input)) {
-    problems.push({ field: 'middleware', message: `must be an array of middleware functions, got ${show(input)}` });
-    return [];
-  }
-  input.forEach((m, i) => {
-    if (typeof m !== 'function') problems.push({ field: `middleware[${i}]`, message: `must be a function (next) => handler, got ${show(m)}` });
-  });
-  return Object.freeze([...(input as Middleware[])]);
-}
 
-function checkPolicies(input: unknown, problems: Problems): RetryPolicies | undefined {
-  try {
-    return compileRetryPolicies(input as RetryPoliciesInput | undefined);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-    return undefined;
-  }
-}
 
 function checkTiers(input: unknown, problems: Problems): readonly number[] {
   if (input === undefined) return DEFAULT_RETRY_TIERS_MS;

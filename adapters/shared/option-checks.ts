@@ -3,7 +3,10 @@
  * what to do) instead of throwing, so a validator reports every problem at once. Values are
  * described without echoing secrets. Broker-free, like the core.
  */
-import type { Problem } from '../../src/errors.js';
+import type { Middleware } from '../../src/consumer/types.js';
+import { ConfigError, type Problem } from '../../src/errors.js';
+import { compileRetryPolicies, type RetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPoliciesInput } from '../../src/retry/types.js';
 
 export type Problems = Problem[];
 
@@ -67,4 +70,28 @@ export function isPositiveInteger(value: unknown): value is number {
 
 export function isNonNegativeInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** A consumer's middleware list: an array of functions, outermost first. */
+export function checkMiddleware(input: unknown, problems: Problems): readonly Middleware[] {
+  if (input === undefined) return [];
+  if (!Array.isArray(input)) {
+    problems.push({ field: 'middleware', message: `must be an array of middleware functions, got ${show(input)}` });
+    return [];
+  }
+  input.forEach((m: unknown, i) => {
+    if (typeof m !== 'function') problems.push({ field: `middleware[${i}]`, message: `must be a function (next) => handler, got ${show(m)}` });
+  });
+  return Object.freeze([...(input as Middleware[])]);
+}
+
+/** Retry policies, compiled; their problems join the caller's (undefined when there were any). */
+export function checkPolicies(input: unknown, problems: Problems): RetryPolicies | undefined {
+  try {
+    return compileRetryPolicies(input as RetryPoliciesInput | undefined);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+    return undefined;
+  }
 }
