@@ -19,7 +19,7 @@ export interface RelayOptions {
   readonly id?: string;
   /**
    * Messages per claim. Default 500, or twice the transport's preferred chunk size when that is
-   * larger (Kafka: 1000), so each claim feeds at least two publish calls.
+   * larger (Kafka and BullMQ: 1000), so each claim feeds at least two publish calls.
    */
   readonly batchSize?: number;
   /**
