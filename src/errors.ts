@@ -24,6 +24,8 @@ export const ErrorCode = {
   Migration: 'POSTBOX_MIGRATION',
   NotFound: 'POSTBOX_NOT_FOUND',
   Stopped: 'POSTBOX_STOPPED',
+  /** A producer facade was called outside any transaction without opting into direct sending. */
+  NoTransaction: 'POSTBOX_NO_TRANSACTION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

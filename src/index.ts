@@ -1,7 +1,7 @@
 // The public surface of postbox. Explicit named exports only.
 
 // Producing: the outbox
-export { createOutbox, enqueue, OUTBOX_DEFAULTS } from './outbox/enqueue.js';
+export { createOutbox, defaultOutbox, enqueue, enqueueRouted, OUTBOX_DEFAULTS } from './outbox/enqueue.js';
 export type { Outbox, OutboxOptions } from './outbox/enqueue.js';
 export { ContentType, Header } from './message.js';
 export type { Envelope, MessageInput, OutboxMessage } from './message.js';
@@ -9,9 +9,16 @@ export type { Envelope, MessageInput, OutboxMessage } from './message.js';
 // Database
 export { migrate, schemaVersion } from './db/migrate.js';
 export type { MigrateOptions, MigrateResult } from './db/migrate.js';
-export { withTransaction } from './db/queryable.js';
+export { inTransaction, withTransaction } from './db/queryable.js';
+export { currentTransaction } from './db/ambient.js';
 export type { ConnectionPool, PooledConnection, Queryable, QueryResult } from './db/queryable.js';
 export { DEFAULT_SCHEMA } from './db/schema.js';
+
+// Producer facades (adapters/*/facade.ts): wrapped clients that write to the outbox
+export { encodeRoute, routeOf, wireHeaders } from './facade/route.js';
+export type { Route } from './facade/route.js';
+export { facadeTarget, NoTransactionError, OutsideTransaction } from './facade/scope.js';
+export { sendWithRetries } from './facade/direct.js';
 
 // Relaying
 export { createRelay } from './relay/relay.js';

@@ -67,6 +67,11 @@ export const Header = {
   DeadReason: 'postbox-dead-reason',
   /** Consumer side: when the first delivery attempt failed (ISO time). */
   FirstFailedAt: 'postbox-first-failed-at',
+  /**
+   * Outbox only, never on the wire: how a producer facade's message is sent (the wrapped client's
+   * own destination and options, as JSON). Written by the facades, read and removed by the transports.
+   */
+  Route: 'postbox-route',
 } as const;
 export type Header = (typeof Header)[keyof typeof Header];
 

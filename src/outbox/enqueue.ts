@@ -1,4 +1,4 @@
-import type { MessageInput } from '../message.js';
+import { Header, type MessageInput } from '../message.js';
 import type { Queryable } from '../db/queryable.js';
 import { DEFAULT_SCHEMA, quoteIdent, schemaProblem } from '../db/schema.js';
 import { ConfigError, type Problem } from '../errors.js';
@@ -39,9 +39,10 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
   const insertSql = insertMessagesSql(s);
   const lookupSql = lookupIdempotencyKeysSql(s);
 
-  async function enqueueMany(db: Queryable, input: readonly unknown[]): Promise<string[]> {
+  async function enqueueMany(db: Queryable, input: readonly unknown[], routes?: readonly string[]): Promise<string[]> {
     if (input.length === 0) return [];
-    const prepared = prepareMessages(input, config);
+    let prepared = prepareMessages(input, config);
+    if (routes !== undefined) prepared = withRoutes(prepared, routes);
     const { unique, sourceOf } = collapseIdempotencyKeys(prepared);
     const { rows } = await db.query(insertSql, insertValues(unique, config.idempotencyTtlMs));
     const ids = rows.map((row: { id: string | null }) => row.id);
@@ -59,17 +60,43 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     return id as string;
   }
 
-  return Object.freeze({ schema: config.schema, enqueue });
+  const outbox: Outbox = Object.freeze({ schema: config.schema, enqueue });
+  routedEnqueuers.set(outbox, enqueueMany);
+  return outbox;
 }
 
-let defaultOutbox: Outbox | undefined;
+type EnqueueMany = (db: Queryable, input: readonly unknown[], routes?: readonly string[]) => Promise<string[]>;
+const routedEnqueuers = new WeakMap<Outbox, EnqueueMany>();
+
+/**
+ * For producer facades: enqueues messages that each carry an encoded route (see facade/route.ts),
+ * stored in the reserved route header that enqueue() refuses from users. Same validation,
+ * idempotency and transaction semantics as enqueue().
+ */
+export function enqueueRouted(outbox: Outbox, db: Queryable, messages: readonly MessageInput[], routes: readonly string[]): Promise<string[]> {
+  const enqueueMany = routedEnqueuers.get(outbox);
+  if (enqueueMany === undefined) throw new TypeError('enqueueRouted: outbox must come from createOutbox()');
+  if (routes.length !== messages.length) throw new TypeError('enqueueRouted: one route per message');
+  return enqueueMany(db, messages, routes);
+}
+
+function withRoutes(prepared: readonly PreparedMessage[], routes: readonly string[]): PreparedMessage[] {
+  return prepared.map((message, index) => ({ ...message, headers: { ...message.headers, [Header.Route]: routes[index] as string } }));
+}
+
+/** The outbox enqueue() uses when no options are given. */
+export function defaultOutbox(): Outbox {
+  return (sharedDefault ??= createOutbox());
+}
+
+let sharedDefault: Outbox | undefined;
 
 /** enqueue() with the default options (schema `postbox`). See Outbox.enqueue. */
 export function enqueue(db: Queryable, message: MessageInput): Promise<string>;
 export function enqueue(db: Queryable, messages: readonly MessageInput[]): Promise<string[]>;
 export function enqueue(db: Queryable, input: MessageInput | readonly MessageInput[]): Promise<string | string[]> {
-  defaultOutbox ??= createOutbox();
-  return Array.isArray(input) ? defaultOutbox.enqueue(db, input) : defaultOutbox.enqueue(db, input as MessageInput);
+  const outbox = defaultOutbox();
+  return Array.isArray(input) ? outbox.enqueue(db, input) : outbox.enqueue(db, input as MessageInput);
 }
 
 /**
