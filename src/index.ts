@@ -42,6 +42,10 @@ export type { AttemptFacts, Backoff, Decision, RetryPoliciesInput, RetryPolicy, 
 export { createPatternTable, parsePattern, topicProblem } from './topic.js';
 export type { PatternTable, TopicPattern } from './topic.js';
 
+// Status
+export { readStatus } from './outbox/status.js';
+export type { OutboxStatus, RelayStatus, StatusOptions, TopicStatus } from './outbox/status.js';
+
 // Dead letters
 export { createDeadLetters } from './outbox/dead-letters.js';
 export type { DeadLetter, DeadLetterFilter, DeadLetters, DeadLetterSummary, ReplayResult } from './outbox/dead-letters.js';
