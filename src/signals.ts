@@ -18,8 +18,12 @@ export function signalEnqueued(schema: string): void {
 /** Schemas enqueued to through a connection whose transaction has not ended yet. */
 const pendingCommits = new WeakMap<object, Set<string>>();
 
+/** On a wrapper of a connection (a facade's serialised view): the connection it wraps. */
+export const CONNECTION = Symbol('postbox.connection');
+
 /** Called by enqueue(): remembers that this connection's transaction holds messages for schema. */
-export function markEnqueued(db: object, schema: string): void {
+export function markEnqueued(wrapperOrDb: object, schema: string): void {
+  const db = (wrapperOrDb as { [CONNECTION]?: object })[CONNECTION] ?? wrapperOrDb;
   let schemas = pendingCommits.get(db);
   if (schemas === undefined) {
     schemas = new Set();

@@ -1,4 +1,4 @@
-/** postbox/bullmq: the BullMQ transport, worker middleware and dead-letter replay (bullmq >= 6, ioredis). */
+/** postbox/bullmq: the BullMQ transport, producer facade, worker middleware and dead-letter replay (bullmq >= 6, ioredis). */
 export { ENVELOPE_MARK, ENVELOPE_VERSION, fromJobData, isPostboxJobData } from './wire.js';
 export type { JobDataMode, PostboxJobData } from './wire.js';
 
@@ -11,6 +11,11 @@ export type { BullMQTransportOptions } from './options.js';
 export type { BullMQConnection, ReconnectOptions as BullMQReconnectOptions } from './connection.js';
 export type { BullMQRoute } from './routes.js';
 export type { BullMQJobOptions, RetainJobs, RetainOptions } from './job-options.js';
+
+// producer facade (owned by facade.ts and its modules)
+export { outboxQueue } from './facade.js';
+export type { OutboxJob, OutboxQueue, OutboxQueueOptions } from './facade.js';
+export type { BullMQJobRoute } from './job-route.js';
 
 // worker middleware, dead letters and replay (owned by worker.ts and its modules)
 export { createBullMQWorker } from './worker.js';

@@ -10,19 +10,24 @@
  * (rather than the connection failing), each job of the group is added again alone, so that only
  * the jobs Redis refuses fail.
  *
+ * A message written by the producer facade (outboxQueue(), facade.ts) carries a route: it is added
+ * as the wrapped queue would have added it (job-route.ts), not by the topic routes; a message
+ * without one costs one header lookup more.
+ *
  * See options.ts (options), routes.ts (topic -> queue), job-options.ts (retention, attempts,
  * backoff), wire.ts (job data), connection.ts and redis-session.ts (the fail-fast connection),
  * classify.ts and failures.ts (errors).
  */
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import { TransportUnavailableError, toError } from '../../src/errors.js';
-import type { OutboxMessage } from '../../src/message.js';
+import { Header, type OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, PUBLISHED, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
 import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import { classifyRedisError } from './classify.js';
 import { addFailed, badJson, noDestination, stopped, timedOut } from './failures.js';
 import { BULLMQ_DEFAULTS, resolveTransportOptions, type BullMQTransportOptions } from './options.js';
+import { prefixOf, routedJob } from './job-route.js';
 import { createQueueRegistry } from './queues.js';
 import { createRedisSession, type RedisSession } from './redis-session.js';
 import { createRouter } from './routes.js';
@@ -41,6 +46,10 @@ interface BulkJob {
 
 interface Group {
   readonly queue: string;
+  /** The key prefix of a queue the transport creates. */
+  readonly prefix: string;
+  /** The given queue the group goes to, if any (else one created on the connection). */
+  readonly given: Queue | undefined;
   readonly indexes: number[];
   readonly messages: OutboxMessage[];
   readonly jobs: BulkJob[];
@@ -88,14 +97,29 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
   /** Sorts the batch into one group per queue; messages that cannot become jobs get their (permanent) failure. */
   function groupBatch(batch: readonly OutboxMessage[], results: Array<PublishResult | undefined>): Map<string, Group> {
     const groups = new Map<string, Group>();
+    const join = (i: number, message: OutboxMessage, queue: string, given: Queue | undefined, prefix: string, job: BulkJob): void => {
+      const key = `${given === undefined ? prefix : prefixOf(given)}\u0000${queue}`;
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { queue, prefix, given, indexes: [], messages: [], jobs: [] }));
+      group.indexes.push(i);
+      group.messages.push(message);
+      group.jobs.push(job);
+    };
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i]!;
+      if (message.headers[Header.Route] !== undefined) {
+        const routed = routedDestination(message);
+        if (routed instanceof Error) results[i] = failed(routed);
+        else join(i, message, routed.queue, routed.given, routed.prefix, routed.job);
+        continue;
+      }
       const destination = route(message.topic);
       if (!destination.ok) {
         results[i] = failed(noDestination(message, destination.problem));
         continue;
       }
-      if (session === undefined && registry.given(destination.queue) === undefined) {
+      const given = registry.given(destination.queue);
+      if (session === undefined && given === undefined) {
         results[i] = failed(noDestination(message, `queue ${JSON.stringify(destination.queue)} is not in queues and the transport has no connection to create it on; pass the queue, a connection, or a route`));
         continue;
       }
@@ -106,13 +130,28 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
         results[i] = failed(badJson(message, error));
         continue;
       }
-      let group = groups.get(destination.queue);
-      if (group === undefined) groups.set(destination.queue, (group = { queue: destination.queue, indexes: [], messages: [], jobs: [] }));
-      group.indexes.push(i);
-      group.messages.push(message);
-      group.jobs.push({ name: destination.jobName, data, opts: { ...destination.options, jobId: message.id } });
+      join(i, message, destination.queue, given, config.prefix, { name: destination.jobName, data, opts: { ...destination.options, jobId: message.id } });
     }
     return groups;
+  }
+
+  /** A facade's message: the job as the wrapped queue would have added it, to that queue and prefix; or why it cannot be (permanent). */
+  function routedDestination(message: OutboxMessage): { queue: string; given: Queue | undefined; prefix: string; job: BulkJob } | Error {
+    let job;
+    try {
+      job = routedJob(message);
+    } catch (error) {
+      return toError(error);
+    }
+    const given = registry.given(job.queue, job.prefix);
+    if (session === undefined && given === undefined) {
+      return noDestination(
+        message,
+        `the queue outboxQueue() wrapped, ${JSON.stringify(job.queue)} (key prefix ${JSON.stringify(job.prefix)}), is not in queues and the transport has no connection ` +
+          'to create it on; pass that queue in queues, or a connection to its Redis',
+      );
+    }
+    return { queue: job.queue, given, prefix: job.prefix, job: { name: job.name, data: job.data, opts: job.opts } };
   }
 
   async function sendGroup(queue: Queue, group: Group, deadline: number, signal: AbortSignal): Promise<Settled> {
@@ -163,7 +202,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
 
       // Queues made by the transport need its connection: fail fast (nothing sent) while Redis is down.
       let redis;
-      if (session !== undefined && [...groups.keys()].some((name) => registry.given(name) === undefined)) {
+      if (session !== undefined && [...groups.values()].some((group) => group.given === undefined)) {
         const acquired = await race(session.acquire(Math.min(connectTimeoutMs, remainingMs(deadline))), remainingMs(deadline), combined).catch(
           (error: unknown) => {
             throw unavailable('cannot reach Redis', error);
@@ -174,7 +213,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
         redis = acquired.value;
       }
       const sending = [...groups.values()];
-      const settled = await Promise.all(sending.map((group) => sendGroup(registry.get(group.queue, redis!), group, deadline, combined)));
+      const settled = await Promise.all(sending.map((group) => sendGroup(group.given ?? registry.get(group.queue, redis!, group.prefix), group, deadline, combined)));
       if (settled.every((s) => s.notSent)) {
         const first = settled[0]!.results[0]!;
         throw unavailable('Redis refused every command (the connection is down)', first.ok ? undefined : first.error.cause);

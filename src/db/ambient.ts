@@ -74,5 +74,8 @@ export async function runInScope<T>(db: Queryable, fn: () => Promise<T>): Promis
 async function settle(scope: ScopeState): Promise<void> {
   // A write may start another one (a facade called from a callback): loop until none is left.
   while (scope.writes.size > 0) await Promise.all([...scope.writes]);
+  // Closed in the same tick as the last check: a facade call between here and COMMIT finds no
+  // scope (and throws NoTransactionError) instead of joining a transaction that no longer waits.
+  scope.closed = true;
   if (scope.failure !== undefined) throw scope.failure.error;
 }

@@ -1,4 +1,5 @@
 import { currentScope } from '../db/ambient.js';
+import { CONNECTION } from '../signals.js';
 import type { Queryable } from '../db/queryable.js';
 import { ErrorCode, PostboxError } from '../errors.js';
 
@@ -23,15 +24,50 @@ export class NoTransactionError extends PostboxError {
   }
 }
 
-/**
- * Where a facade call writes: the transaction bound with .using(tx), else the ambient one.
- * `track` registers the write with the ambient scope (COMMIT waits for it); for a bound
- * transaction outside any scope the caller must await the call before committing.
- */
-export function facadeTarget(bound: Queryable | undefined): { readonly db: Queryable; readonly track: (write: Promise<unknown>) => void } | undefined {
-  const scope = currentScope();
-  if (bound !== undefined) {
-    return { db: bound, track: scope !== undefined && scope.db === bound ? (write) => scope.track(write) : () => undefined };
-  }
-  return scope === undefined ? undefined : { db: scope.db, track: (write) => scope.track(write) };
+/** Where a facade call writes, and how the write joins the transaction (see facadeTarget). */
+export interface FacadeTarget {
+  readonly db: Queryable;
+  readonly track: (write: Promise<unknown>) => void;
+  /**
+   * True when `track` hands the write to the ambient scope, which fails the transaction with its
+   * error: the facade may then mark its own promise handled, so a call that is not awaited does
+   * not also raise an unhandled rejection.
+   */
+  readonly tracked: boolean;
 }
+
+/**
+ * Where a facade call writes: the transaction bound with .using(tx), else the ambient one, else
+ * undefined (outside any transaction).
+ */
+export function facadeTarget(bound: Queryable | undefined): FacadeTarget | undefined {
+  const scope = currentScope();
+  if (scope !== undefined && (bound === undefined || scope.db === bound)) {
+    return { db: serialWrites(scope.db), track: (write) => scope.track(write), tracked: true };
+  }
+  return bound === undefined ? undefined : { db: serialWrites(bound), track: () => undefined, tracked: false };
+}
+
+const serialized = new WeakMap<Queryable, Queryable>();
+
+/**
+ * The connection as facades use it: their queries run one after another, so calls that are not
+ * awaited (or run under Promise.all) never overlap on one connection, which pg deprecates.
+ * The wrapper stands for the connection itself where postbox keys state by connection.
+ */
+function serialWrites(db: Queryable): Queryable {
+  let wrapper = serialized.get(db);
+  if (wrapper !== undefined) return wrapper;
+  let tail: Promise<unknown> = Promise.resolve();
+  wrapper = {
+    [CONNECTION]: db,
+    query(text: string, values?: unknown[]) {
+      const run = tail.then(() => db.query(text, values));
+      tail = run.catch(() => undefined);
+      return run;
+    },
+  } as Queryable;
+  serialized.set(db, wrapper);
+  return wrapper;
+}
+

@@ -5,11 +5,13 @@ import { encodeRoute, routeOf, wireHeaders } from '../../src/facade/route.js';
 import { facadeTarget } from '../../src/facade/scope.js';
 import { runInScope, currentTransaction } from '../../src/db/ambient.js';
 import { Header } from '../../src/message.js';
+import { CONNECTION } from '../../src/signals.js';
 import { compileRetryPolicies } from '../../src/retry/policy.js';
 import type { Queryable } from '../../src/db/queryable.js';
 
 const policy = (maxAttempts: number) =>
   compileRetryPolicies({ default: { maxAttempts, backoff: { initialMs: 10, multiplier: 2, maxMs: 1_000, jitter: 'none' } } }).default;
+const connectionOf = (db: Queryable | undefined): unknown => (db as { [CONNECTION]?: unknown } | undefined)?.[CONNECTION];
 const fakeDb = (): Queryable => ({ query: async () => ({ rows: [] }) });
 
 describe('routes', () => {
@@ -99,7 +101,7 @@ describe('facadeTarget', () => {
     await expect(
       runInScope(db, async () => {
         const target = facadeTarget(undefined);
-        expect(target?.db).toBe(db);
+        expect(connectionOf(target?.db)).toBe(db);
         failedWrite = Promise.reject(new Error('insert failed'));
         target?.track(failedWrite);
       }),
@@ -111,7 +113,7 @@ describe('facadeTarget', () => {
     const ambient = fakeDb();
     const bound = fakeDb();
     await runInScope(ambient, async () => {
-      expect(facadeTarget(bound)?.db).toBe(bound);
+      expect(connectionOf(facadeTarget(bound)?.db)).toBe(bound);
     });
   });
 
@@ -127,5 +129,24 @@ describe('facadeTarget', () => {
     });
     order.push('commit');
     expect(order).toEqual(['write', 'commit']);
+  });
+
+  it('runs facade queries on one connection one after another, even when started together', async () => {
+    let active = 0;
+    let maxActive = 0;
+    const db: Queryable = {
+      query: async () => {
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await new Promise((resolve) => setImmediate(resolve));
+        active--;
+        return { rows: [] };
+      },
+    };
+    await runInScope(db, async () => {
+      const target = facadeTarget(undefined);
+      await Promise.all([1, 2, 3].map(() => target?.db.query('INSERT ...')));
+    });
+    expect(maxActive).toBe(1);
   });
 });
