@@ -8,11 +8,18 @@
 export type RecordHeaderValue = Buffer | string | ReadonlyArray<Buffer | string> | undefined;
 export type RecordHeaders = { readonly [name: string]: RecordHeaderValue };
 
-/** A record to produce (kafkajs Message). timestamp: milliseconds since the epoch, as a string. */
+/** Headers to produce: an array value is sent as one header per element, under the same name. */
+export type ProducerHeaders = { [name: string]: Buffer | string | Array<Buffer | string> };
+
+/**
+ * A record to produce (kafkajs Message). timestamp: milliseconds since the epoch, as a string.
+ * partition: an explicit partition (else the producer's partitioner places the record).
+ */
 export interface ProducerRecord {
   readonly key?: Buffer | string | null;
   readonly value: Buffer | string | null;
-  readonly headers?: { [name: string]: Buffer | string };
+  readonly headers?: ProducerHeaders;
+  readonly partition?: number;
   readonly timestamp?: string;
 }
 

@@ -1,4 +1,4 @@
-/** postbox/kafka: the Kafka transport, consumer and dead-letter replay (kafkajs >= 2.2.4, or a client with its API). */
+/** postbox/kafka: the Kafka transport, consumer, dead-letter replay and producer facade (kafkajs >= 2.2.4, or a client with its API). */
 export { createKafkaTransport } from './transport.js';
 export type { KafkaTransport } from './transport.js';
 export { KAFKA_DEFAULTS } from './options.js';
@@ -12,6 +12,10 @@ export { ConsumerMode, KAFKA_CONSUMER_DEFAULTS } from './consumer-options.js';
 export type { KafkaConsumerEvent, KafkaConsumerOptions } from './consumer-options.js';
 export { deadLetterTopicName, retryTopicName } from './copies.js';
 export { replayKafkaDeadLetters } from './replay.js';
+export { outboxProducer } from './facade.js';
+export type { OutboxProducer } from './facade.js';
+export type { OutboxProducerOptions, SendingProducer } from './facade-options.js';
+export type { KafkaMessageInput, KafkaSendBatchInput, KafkaSendInput } from './facade-input.js';
 export type { ReplayKafkaDeadLettersOptions } from './replay.js';
 export type {
   ConsumedRecord,
@@ -25,6 +29,7 @@ export type {
   PartitionMetadataLike,
   ProduceRequest,
   ProducerConfigLike,
+  ProducerHeaders,
   ProducerRecord,
   RecordHeaders,
   RecordHeaderValue,

@@ -3,7 +3,8 @@
  * (producer.sendBatch with one entry per topic) on a turn of the producer (producer-session.ts),
  * and settles each message exactly once within the call's deadline.
  *
- * - All acknowledged (acks = all): every message is published.
+ * - All acknowledged (acks = all): every message is published, except one sent to an explicit
+ *   partition the response does not list (acknowledged() below).
  * - The request failed: with several topics, each topic's group is sent again alone, so that the
  *   error is the one of its own topic. A group that failed alone fails every message with the
  *   classified error (classify.ts), except: when the broker rejected records as such (too large,
@@ -19,10 +20,11 @@
 import type { OutboxMessage } from '../../src/message.js';
 import { PUBLISHED, failed, type PublishResult } from '../../src/transport.js';
 import { classifyKafkaError, type KafkaFailure } from './classify.js';
+import type { ProducerRecord, RecordMetadataLike } from './client.js';
 import type { ProducerSession, Turn } from './producer-session.js';
 import { race, remainingMs } from './timing.js';
 import type { TopicVerifier } from './topic-check.js';
-import { earlierSendPending, noProducer, publishTimedOut, sendFailed, stopped, toRecord } from './wire.js';
+import { earlierSendPending, noProducer, partitionNotFound, publishTimedOut, sendFailed, stopped, toRecord } from './wire.js';
 
 export interface GroupContext {
   readonly session: ProducerSession;
@@ -35,6 +37,8 @@ export interface GroupContext {
 export interface Group {
   readonly topic: string;
   readonly messages: readonly OutboxMessage[];
+  /** The record of each message, in the same order; default: toRecord(message) (wire.ts). */
+  readonly records?: readonly ProducerRecord[];
 }
 
 /** Sends per Kafka topic that outlived the publish() call that started them. */
@@ -92,13 +96,13 @@ export async function sendGroups(ctx: GroupContext, groups: readonly Group[], de
     producer.sendBatch({
       acks: -1,
       timeout: Math.max(1, remainingMs(deadline)),
-      topicMessages: groups.map((g) => ({ topic: g.topic, messages: g.messages.map(toRecord) })),
+      topicMessages: groups.map((g) => ({ topic: g.topic, messages: recordsOf(g) })),
     }),
   );
   let failure: KafkaFailure;
   try {
     const raced = await race(send, remainingMs(deadline), signal);
-    if (raced.kind === 'value') return groups.map((g) => g.messages.map(() => PUBLISHED));
+    if (raced.kind === 'value') return groups.map((g) => acknowledged(g, raced.value, ctx.target));
     for (const g of groups) ctx.lingering.add(g.topic, send);
     ctx.session.retire(producer);
     return raced.kind === 'aborted' ? fail(stopped) : fail((m, topic) => publishTimedOut(m, topic, ctx.publishTimeoutMs));
@@ -118,10 +122,32 @@ export async function sendGroups(ctx: GroupContext, groups: readonly Group[], de
     }
   }
   if (failure.kind === 'record' && group.messages.length > 1) {
-    const alone = await Promise.all(group.messages.map((m) => sendGroups(ctx, [{ topic: group.topic, messages: [m] }], deadline, signal, false)));
+    const records = recordsOf(group);
+    const alone = await Promise.all(
+      group.messages.map((m, i) => sendGroups(ctx, [{ topic: group.topic, messages: [m], records: [records[i]!] }], deadline, signal, false)),
+    );
     return [alone.flat(2)];
   }
   return fail((m, topic) => sendFailed(m, topic, ctx.target, failure));
+}
+
+/**
+ * The results of a group whose request succeeded. A record with an explicit partition (from the
+ * producer facade) that the response does not list was not written: kafkajs leaves out, without
+ * an error, records for partitions its metadata does not have (kafkajs findLeaderForPartitions).
+ */
+function acknowledged(group: Group, written: readonly RecordMetadataLike[], target: string): PublishResult[] {
+  const records = group.records;
+  if (records === undefined || !records.some((r) => r.partition !== undefined)) return group.messages.map(() => PUBLISHED);
+  const partitions = new Set(written.filter((w) => w.topicName === group.topic).map((w) => w.partition));
+  return group.messages.map((m, i) => {
+    const partition = records[i]?.partition;
+    return partition === undefined || partitions.has(partition) ? PUBLISHED : failed(partitionNotFound(m, group.topic, partition, target));
+  });
+}
+
+function recordsOf(group: Group): ProducerRecord[] {
+  return group.records === undefined ? group.messages.map(toRecord) : (group.records as ProducerRecord[]); // kafkajs does not modify them
 }
 
 async function stillExists(ctx: GroupContext, topic: string, deadline: number, signal: AbortSignal): Promise<boolean> {

@@ -3,16 +3,20 @@
  * message key as record key (one key, one partition, in order), one produce request per Kafka
  * topic, and reports one result per message in batch order within publishTimeoutMs.
  *
+ * A message written by the producer facade (facade.ts) carries a route (facade-route.ts): it goes
+ * to the route's Kafka topic (`routes` does not apply), as the wrapped producer would have sent
+ * it. Messages without one take the path above unchanged (one header lookup; no JSON parsed).
+ *
  * See wire.ts for the record format, routes.ts for topic routing, topic-check.ts for how missing
  * topics fail fast (DestinationNotFound, only their own messages), send-group.ts for how a send
  * settles, and producer-session.ts for why a producer is replaced after a failed send.
  */
 import { TransportUnavailableError, toError } from '../../src/errors.js';
-import type { OutboxMessage } from '../../src/message.js';
+import { Header, type OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
 import { createCallsInFlight } from '../shared/calls-in-flight.js';
-import type { KafkaClientLike, KafkaProducerLike } from './client.js';
+import type { KafkaClientLike, KafkaProducerLike, ProducerRecord } from './client.js';
 import { boundedRetry, openClient, type ClientSource } from './connection.js';
 import { KAFKA_DEFAULTS, resolveTransportOptions, type KafkaTransportOptions } from './options.js';
 import { createProducerSession } from './producer-session.js';
@@ -20,7 +24,7 @@ import { createRouter } from './routes.js';
 import { createLingeringSends, sendGroups, type Group, type GroupContext } from './send-group.js';
 import { race, remainingMs } from './timing.js';
 import { createTopicVerifier, type AdminFactory } from './topic-check.js';
-import { destinationNotFound, illegalTopic, stopped } from './wire.js';
+import { destinationNotFound, illegalTopic, stopped, toRecord, toRoutedRecord } from './wire.js';
 
 export interface KafkaTransport extends Transport, Connectable, PublishChunking {
   readonly name: 'kafka';
@@ -97,17 +101,32 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
     calls.begin();
     try {
       const results: Array<PublishResult | undefined> = new Array<PublishResult | undefined>(batch.length);
-      const groups = new Map<string, { indexes: number[]; messages: OutboxMessage[] }>();
+      const groups = new Map<string, { indexes: number[]; messages: OutboxMessage[]; records: ProducerRecord[] }>();
       batch.forEach((message, i) => {
-        const destination = route(message.topic);
-        if (!destination.ok) {
-          results[i] = failed(illegalTopic(message, destination.problem));
-          return;
+        let topic: string;
+        let record: ProducerRecord;
+        if (message.headers[Header.Route] === undefined) {
+          const destination = route(message.topic);
+          if (!destination.ok) {
+            results[i] = failed(illegalTopic(message, destination.problem));
+            return;
+          }
+          topic = destination.topic;
+          record = toRecord(message);
+        } else {
+          // Written by the producer facade: sent as the wrapped producer would have (facade-route.ts).
+          const routed = toRoutedRecord(message);
+          if (!routed.ok) {
+            results[i] = failed(routed.error);
+            return;
+          }
+          ({ topic, record } = routed);
         }
-        let group = groups.get(destination.topic);
-        if (group === undefined) groups.set(destination.topic, (group = { indexes: [], messages: [] }));
+        let group = groups.get(topic);
+        if (group === undefined) groups.set(topic, (group = { indexes: [], messages: [], records: [] }));
         group.indexes.push(i);
         group.messages.push(message);
+        group.records.push(record);
       });
       if (groups.size === 0) return results as PublishResult[];
 

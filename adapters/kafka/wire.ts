@@ -6,12 +6,18 @@
  * postbox-message-id, postbox-topic, postbox-key (when set), postbox-publish-attempt,
  * postbox-created-at (ISO), postbox-correlation-id and postbox-reply-to (when set) and
  * content-type. Postbox's names win over the message's own headers of the same name.
+ *
+ * A message written by the producer facade (it has a route, see facade-route.ts) is sent as the
+ * wrapped producer would have sent it: the route's topic, key, headers, partition and timestamp,
+ * the payload as value, plus only the identity headers (facadeIdentityHeaders): no postbox-key
+ * (a consumer reads the record key, as from the plain producer) and no content-type.
  */
 import { ErrorCode, NonRetryableError, PostboxError } from '../../src/errors.js';
 import { Header, type OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import type { KafkaFailure } from './classify.js';
 import type { ProducerRecord } from './client.js';
+import { routedRecord, type RoutedRecord } from './facade-route.js';
 
 /** Header names this adapter adds to those of src/message.ts. */
 export const KafkaHeader = {
@@ -47,6 +53,25 @@ export function toRecord(message: OutboxMessage): ProducerRecord {
   };
 }
 
+/** The postbox headers a facade message's record gets on top of its own: its identity and attempt. */
+export function facadeIdentityHeaders(message: OutboxMessage): Record<string, string> {
+  const headers: Record<string, string> = {
+    [Header.MessageId]: message.id,
+    [Header.Topic]: message.topic,
+    [Header.PublishAttempt]: String(message.attempt),
+  };
+  if (message.correlationId !== null) headers[Header.CorrelationId] = message.correlationId;
+  if (message.replyTo !== null) headers[Header.ReplyTo] = message.replyTo;
+  const created = message.createdAt.getTime();
+  if (Number.isFinite(created)) headers[Header.CreatedAt] = message.createdAt.toISOString();
+  return headers;
+}
+
+/** A facade message's Kafka topic and record (see facade-route.ts), or why it fails permanently. */
+export function toRoutedRecord(message: OutboxMessage): RoutedRecord {
+  return routedRecord(message, facadeIdentityHeaders);
+}
+
 function describe(message: OutboxMessage): string {
   return `message ${message.id} (topic ${JSON.stringify(message.topic)})`;
 }
@@ -61,6 +86,15 @@ export function destinationNotFound(message: OutboxMessage, kafkaTopic: string, 
     `cannot publish ${describe(message)}: Kafka topic ${JSON.stringify(kafkaTopic)} does not exist on ${target}; ` +
       `create it (kafka-topics.sh --create, or admin.createTopics), or route the topic elsewhere (routes option). ` +
       `Topics are not created automatically (allowAutoTopicCreation: false). It is checked again on the next attempt`,
+  );
+}
+
+export function partitionNotFound(message: OutboxMessage, kafkaTopic: string, partition: number, target: string): PostboxError {
+  return new PostboxError(
+    ErrorCode.DestinationNotFound,
+    `cannot publish ${describe(message)}: it names partition ${partition} of Kafka topic ${JSON.stringify(kafkaTopic)}, which the ` +
+      `producer does not know on ${target}, so it was not written; add partitions to the topic (kafka-topics.sh --alter --partitions) ` +
+      `or send to an existing one. It is checked again on the next attempt`,
   );
 }
 

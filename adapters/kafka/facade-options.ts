@@ -1,0 +1,93 @@
+/**
+ * Options of the kafkajs producer facade (facade.ts), checked at creation: one ConfigError lists
+ * every problem, naming each field.
+ */
+import { ConfigError, type Problem } from '../../src/errors.js';
+import { OutsideTransaction } from '../../src/facade/scope.js';
+import { defaultOutbox, type Outbox } from '../../src/outbox/enqueue.js';
+import { compileRetryPolicies } from '../../src/retry/policy.js';
+import type { RetryPolicy, RetryPolicyInput } from '../../src/retry/types.js';
+import { checkKnownFields, isRecord, show } from './validation.js';
+
+export interface OutboxProducerOptions {
+  /** The outbox written to (its schema). Default: defaultOutbox() (schema `postbox`). */
+  readonly outbox?: Outbox;
+  /**
+   * Called outside any transaction (none ambient, none bound with .using(tx)): 'error' (default)
+   * rejects with NoTransactionError and writes nothing; 'send' sends through the wrapped
+   * producer at once, retrying under `retry` (no outbox row: a crash can lose the message).
+   */
+  readonly outsideTransaction?: OutsideTransaction;
+  /** Only with outsideTransaction 'send': the retry policy of direct sends (default: the default policy). */
+  readonly retry?: RetryPolicyInput;
+  /**
+   * The postbox topic of a Kafka topic (retry policies, dead letters and the relay's metrics use
+   * it). Default: the Kafka topic's own name, which must then be a valid postbox topic.
+   */
+  readonly topic?: (kafkaTopic: string) => string;
+}
+
+export interface ResolvedFacadeOptions {
+  readonly outbox: Outbox;
+  readonly direct: RetryPolicy | undefined;
+  readonly topic: (kafkaTopic: string) => string;
+}
+
+/** The methods the facade replaces, as kafkajs's Producer has them. */
+export interface SendingProducer {
+  send(record: never): Promise<unknown>;
+  sendBatch(batch: never): Promise<unknown>;
+}
+
+const FIELDS = ['outbox', 'outsideTransaction', 'retry', 'topic'];
+const SUBJECT = 'kafka producer facade options';
+const MODES: readonly string[] = Object.values(OutsideTransaction);
+
+export function resolveFacadeOptions(producer: unknown, input: unknown): ResolvedFacadeOptions {
+  const problems: Problem[] = [];
+  if (!isSendingProducer(producer)) {
+    problems.push({ field: 'producer', message: `must be a kafkajs producer (kafka.producer()) with send() and sendBatch(), got ${show(producer)}` });
+  }
+  if (input !== undefined && !isRecord(input)) {
+    problems.push({ field: 'options', message: `must be an object { outbox?, outsideTransaction?, retry?, topic? }, got ${show(input)}` });
+    throw new ConfigError(SUBJECT, problems);
+  }
+  const options = (input ?? {}) as Record<string, unknown>;
+  checkKnownFields(options, FIELDS, '', problems);
+  const { outbox, outsideTransaction, retry, topic } = options;
+  if (outbox !== undefined && !(isRecord(outbox) && typeof outbox.enqueue === 'function' && typeof outbox.schema === 'string')) {
+    problems.push({ field: 'outbox', message: `must be an outbox from createOutbox({ schema }), got ${show(outbox)}` });
+  }
+  if (outsideTransaction !== undefined && !MODES.includes(outsideTransaction as string)) {
+    problems.push({ field: 'outsideTransaction', message: `must be one of ${MODES.map((m) => `'${m}'`).join(', ')}, got ${show(outsideTransaction)}` });
+  }
+  const direct = outsideTransaction === OutsideTransaction.Send;
+  if (retry !== undefined && !direct) {
+    problems.push({ field: 'retry', message: `applies only with outsideTransaction: 'send' (inside a transaction the relay's policies apply); remove it or set outsideTransaction` });
+  }
+  const policy = direct ? compileRetry(retry, problems) : undefined;
+  if (topic !== undefined && typeof topic !== 'function') {
+    problems.push({ field: 'topic', message: `must be a function (kafkaTopic) => postbox topic, got ${show(topic)}` });
+  }
+  if (problems.length > 0) throw new ConfigError(SUBJECT, problems);
+  return Object.freeze({
+    outbox: (outbox as Outbox | undefined) ?? defaultOutbox(),
+    direct: policy,
+    topic: (topic as ((kafkaTopic: string) => string) | undefined) ?? ((kafkaTopic: string) => kafkaTopic),
+  });
+}
+
+function compileRetry(retry: unknown, problems: Problem[]): RetryPolicy | undefined {
+  try {
+    return compileRetryPolicies({ default: retry as RetryPolicyInput | undefined }).default;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) problems.push({ ...problem, field: problem.field.replace(/^policies\.default/, 'retry') });
+    return undefined;
+  }
+}
+
+function isSendingProducer(value: unknown): value is SendingProducer {
+  const v = value as Partial<Record<'send' | 'sendBatch', unknown>> | null;
+  return typeof v === 'object' && v !== null && typeof v.send === 'function' && typeof v.sendBatch === 'function';
+}
