@@ -16,7 +16,7 @@ import { race } from './timing.js';
 import { createEmitter } from './emitter.js';
 import { resolveConnectionOptions, type RabbitMQConnectionOptions, type ResolvedConnectionOptions } from './options.js';
 import type { Topology } from './topology.js';
-import { withHeartbeat } from './url.js';
+import { loginUser, withHeartbeat } from './url.js';
 
 export type ConnectionEvents = {
   /** Connected and the topology is declared. */
@@ -31,6 +31,8 @@ export type ConnectionEvents = {
 export interface RabbitMQConnection {
   /** The broker URL with its secrets redacted. */
   readonly target: string;
+  /** The user this connection logs in as (amqplib's default is guest). */
+  readonly user: string;
   readonly topology: Topology;
   readonly isConnected: boolean;
   /** Connects (when not connected) and declares the topology. Rejects with TransportUnavailableError. */
@@ -186,6 +188,7 @@ export function connectionFromResolved(options: ResolvedConnectionOptions): Rabb
 
   return {
     target,
+    user: loginUser(options.url),
     topology: options.topology,
     get isConnected() {
       return model !== undefined;

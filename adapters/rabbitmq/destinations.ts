@@ -7,13 +7,16 @@
  * Positive answers are cached until the next reconnect, or until a channel closes with 404 for that
  * exchange (someone deleted it); negative answers are not cached, so a later attempt checks again.
  */
-import { isTransportUnavailableError } from '../../src/errors.js';
+import { isTransportUnavailableError, toError } from '../../src/errors.js';
+import type { OutboxMessage } from '../../src/message.js';
 import { createPatternTable } from '../../src/topic.js';
+import { failed, type PublishResult } from '../../src/transport.js';
+import { channelRouteOf } from './channel-route.js';
 import type { RabbitMQConnection } from './connection.js';
 import { declareExchange } from './declare.js';
 import type { ResolvedRoute } from './options.js';
 import { CHANNEL_CLOSE_TIMEOUT_MS, settleWithin } from './timing.js';
-import type { Destination } from './wire.js';
+import { foreignUser, type Destination } from './wire.js';
 
 /** The topic's route, or the default exchange with the topic as routing key (the topic names a queue). */
 export function createRouter(routes: ReadonlyArray<readonly [string, ResolvedRoute]>): (topic: string) => Destination {
@@ -23,6 +26,44 @@ export function createRouter(routes: ReadonlyArray<readonly [string, ResolvedRou
     if (route === undefined) return { exchange: '', routingKey: topic };
     return { exchange: route.exchange, routingKey: route.routingKey ?? topic };
   };
+}
+
+/** Where each message of a batch goes, and the results of those that fail before sending. */
+export interface BatchPlan {
+  /** undefined where the message already has its result in preset. */
+  readonly destinations: ReadonlyArray<Destination | undefined>;
+  readonly preset: ReadonlyArray<PublishResult | undefined>;
+}
+
+/**
+ * A message written through outboxChannel() goes where its route says, with its own options; a
+ * route this transport cannot use, or a userId RabbitMQ would refuse from `user` (it would close
+ * the channel, failing every message in flight), fails that message alone, permanently. Any other
+ * message goes where its topic is routed.
+ */
+export function planBatch(batch: readonly OutboxMessage[], route: (topic: string) => Destination, user: string): BatchPlan {
+  const destinations: Array<Destination | undefined> = [];
+  const preset: Array<PublishResult | undefined> = [];
+  for (const message of batch) {
+    let destination: Destination | undefined;
+    let result: PublishResult | undefined;
+    try {
+      const channelRoute = channelRouteOf(message);
+      if (channelRoute === undefined) {
+        destination = route(message.topic);
+      } else {
+        const { exchange, routingKey, options } = channelRoute;
+        const { userId } = options;
+        if (typeof userId === 'string' && userId !== user) result = failed(foreignUser(message, userId, user));
+        else destination = { exchange, routingKey, options };
+      }
+    } catch (error) {
+      result = failed(toError(error));
+    }
+    destinations.push(destination);
+    preset.push(result);
+  }
+  return { destinations, preset };
 }
 
 export type ExchangeCheck = { readonly exists: true } | { readonly exists: false; readonly reason: string };

@@ -1,4 +1,4 @@
-/** postbox/rabbitmq: the RabbitMQ transport, consumer and connection. */
+/** postbox/rabbitmq: the RabbitMQ transport, consumer, connection and channel facade. */
 export { createRabbitMQConnection } from './connection.js';
 export type { ConnectionEvents, RabbitMQConnection } from './connection.js';
 export { createRabbitMQTransport } from './transport.js';
@@ -21,3 +21,5 @@ export type { RabbitMQConsumerEvent, RabbitMQConsumerOptions } from './consumer-
 export { ORIGINAL_EXCHANGE_HEADER, ORIGINAL_ROUTING_KEY_HEADER, tierQueueName } from './copies.js';
 export { replayConsumerDeadLetters } from './replay.js';
 export type { ReplayDeadLettersOptions } from './replay.js';
+export { outboxChannel } from './facade.js';
+export type { OutboxChannel, OutboxChannelOptions, PublishCallback } from './facade.js';

@@ -21,7 +21,8 @@ import {
 export interface BatchInput {
   readonly channel: PublishChannel;
   readonly batch: readonly OutboxMessage[];
-  readonly destinations: readonly Destination[];
+  /** Where each message goes; undefined only for a message with a preset result. */
+  readonly destinations: ReadonlyArray<Destination | undefined>;
   /** Results already known before sending (e.g. destination not found); those messages are not sent. */
   readonly preset: ReadonlyArray<PublishResult | undefined>;
   readonly signal: AbortSignal;
@@ -71,7 +72,7 @@ export async function publishBatch(input: BatchInput): Promise<PublishResult[]> 
           destination.exchange,
           destination.routingKey,
           message.payload,
-          publishProperties(message),
+          publishProperties(message, destination),
           (confirmation) => settle(i, outcome(message, destination, confirmation)),
         );
         sent += 1;

@@ -1,11 +1,12 @@
 /**
  * A confirm channel with per-message outcomes: ack, nack, returned (basic.return before the ack,
- * matched by messageId: the broker sends a message's return before its ack on the same channel)
- * or lost because the channel closed. Shared by concurrent publishers: each send() carries its
- * own callback.
+ * matched by the postbox-message-id header, else the messageId property: the broker sends a
+ * message's return before its ack on the same channel) or lost because the channel closed.
+ * Shared by concurrent publishers: each send() carries its own callback.
  */
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { ErrorCode, PostboxError } from '../../src/errors.js';
+import { Header } from '../../src/message.js';
 import { CHANNEL_CLOSE_TIMEOUT_MS, settleWithin } from './timing.js';
 
 export type Confirmation =
@@ -14,12 +15,14 @@ export type Confirmation =
   | { readonly kind: 'returned'; readonly replyCode: number; readonly replyText: string }
   | { readonly kind: 'closed'; readonly error: Error | undefined };
 
-export type PublishProperties = Options.Publish & { readonly messageId: string };
+/** Properties with the postbox-message-id header or a messageId (what a return is matched by). */
+export type PublishProperties = Options.Publish;
 
 export interface PublishChannel {
   readonly isOpen: boolean;
   /**
-   * Publishes with mandatory: true and calls onConfirm exactly once with the broker's answer.
+   * Publishes (with mandatory: true unless the properties say otherwise) and calls onConfirm
+   * exactly once with the broker's answer.
    * Returns false when the channel's write buffer is full: wait for drained() before sending more.
    * Throws when the message could not be sent at all: the channel is closed (IllegalOperationError),
    * or the properties cannot be encoded (RangeError for headers over 64 KiB).
@@ -37,6 +40,17 @@ export interface PublishChannel {
   onClose(listener: (error: Error | undefined) => void): void;
   /** Waits up to timeoutMs for outstanding confirms, then closes the channel (bounded: never hangs). */
   close(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * What matches a returned message to its send: the postbox-message-id header (unique per
+ * outbox message, also when a facade message keeps its caller's messageId or has none), else
+ * the messageId property.
+ */
+function trackingId(properties: { readonly headers?: unknown; readonly messageId?: unknown }): string {
+  const header: unknown = (properties.headers as Record<string, unknown> | null | undefined)?.[Header.MessageId];
+  if (typeof header === 'string') return header;
+  return typeof properties.messageId === 'string' ? properties.messageId : '';
 }
 
 /** The error amqplib's confirm channel gives a nacked message's callback. */
@@ -63,8 +77,7 @@ export function createPublishChannel(channel: ConfirmChannel): PublishChannel {
     for (const listener of closeListeners.splice(0)) listener(closeError);
   });
   channel.on('return', (message: Message) => {
-    const id: unknown = message.properties.messageId;
-    const entry = typeof id === 'string' ? pending.get(id)?.find((p) => p.returned === undefined) : undefined;
+    const entry = pending.get(trackingId(message.properties))?.find((p) => p.returned === undefined);
     if (entry === undefined) return; // already settled (timed out) or not ours
     const fields = message.fields as Partial<{ replyCode: number; replyText: string }>;
     entry.returned = { replyCode: fields.replyCode ?? 312, replyText: fields.replyText ?? 'NO_ROUTE' };
@@ -85,7 +98,7 @@ export function createPublishChannel(channel: ConfirmChannel): PublishChannel {
       return open;
     },
     send(exchange, routingKey, content, properties, onConfirm) {
-      const id = properties.messageId;
+      const id = trackingId(properties);
       const entry: Pending = {};
       const confirm = (error: unknown): void => {
         forget(id, entry);
@@ -99,7 +112,7 @@ export function createPublishChannel(channel: ConfirmChannel): PublishChannel {
         }
       };
       // publish() throws before queueing anything when it cannot send; only then is nothing pending.
-      const writable = channel.publish(exchange, routingKey, content, { ...properties, mandatory: true }, confirm);
+      const writable = channel.publish(exchange, routingKey, content, { mandatory: true, ...properties }, confirm);
       const list = pending.get(id);
       if (list === undefined) pending.set(id, [entry]);
       else list.push(entry);

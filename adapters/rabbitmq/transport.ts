@@ -2,7 +2,8 @@
  * The RabbitMQ Transport: publishes outbox batches on one shared confirm channel, persistent and
  * mandatory, and reports one result per message in batch order. See publish-batch.ts for how a
  * batch settles, destinations.ts for routing and the missing-exchange check, and options.ts for
- * the options (unrouted topics go to the default exchange and name a queue).
+ * the options (unrouted topics go to the default exchange and name a queue). A message written
+ * through outboxChannel() carries its own exchange, routing key and options (channel-route.ts).
  */
 import { TransportUnavailableError, toError } from '../../src/errors.js';
 import type { OutboxMessage } from '../../src/message.js';
@@ -10,7 +11,7 @@ import { redactText } from '../../src/redact.js';
 import { failed, type Connectable, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
 import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import { connectionFromResolved, type RabbitMQConnection } from './connection.js';
-import { createExchangeVerifier, createRouter } from './destinations.js';
+import { createExchangeVerifier, createRouter, planBatch, type BatchPlan } from './destinations.js';
 import {
   resolveTransportOptions,
   type RabbitMQSharedConnectionTransportOptions,
@@ -19,7 +20,7 @@ import {
 import { NothingSentError, publishBatch } from './publish-batch.js';
 import { createPublishChannel, type PublishChannel } from './publish-channel.js';
 import { race } from './timing.js';
-import { destinationNotFound, stopped, type Destination } from './wire.js';
+import { destinationNotFound, stopped } from './wire.js';
 
 export interface RabbitMQTransport extends Transport, Connectable {
   readonly name: 'rabbitmq';
@@ -74,15 +75,14 @@ export function createRabbitMQTransport(
     return opening;
   }
 
-  /** Fails the messages whose exchange does not exist; the others are sent. */
-  async function checkDestinations(
-    batch: readonly OutboxMessage[],
-    destinations: readonly Destination[],
-  ): Promise<Array<PublishResult | undefined>> {
-    const exchanges = [...new Set(destinations.map((d) => d.exchange))];
+  /** The plan's preset results, plus a failure for each message whose exchange does not exist; the others are sent. */
+  async function checkDestinations(batch: readonly OutboxMessage[], plan: BatchPlan): Promise<Array<PublishResult | undefined>> {
+    const { destinations, preset } = plan;
+    const exchanges = new Set<string>();
+    for (const destination of destinations) if (destination !== undefined) exchanges.add(destination.exchange);
     let checks;
     try {
-      checks = new Map(await Promise.all(exchanges.map(async (e) => [e, await verifier.verify(e)] as const)));
+      checks = new Map(await Promise.all([...exchanges].map(async (e) => [e, await verifier.verify(e)] as const)));
     } catch (error) {
       if (error instanceof TransportUnavailableError) throw error;
       throw new TransportUnavailableError(
@@ -92,18 +92,19 @@ export function createRabbitMQTransport(
       );
     }
     return batch.map((message, i) => {
-      const exchange = (destinations[i] as Destination).exchange;
-      const check = checks.get(exchange);
-      return check?.exists === false ? failed(destinationNotFound(message, exchange, connection.target, check.reason)) : undefined;
+      const exchange = destinations[i]?.exchange;
+      const check = exchange === undefined ? undefined : checks.get(exchange);
+      if (check?.exists === false) return failed(destinationNotFound(message, exchange as string, connection.target, check.reason));
+      return preset[i];
     });
   }
 
   async function prepare(
     batch: readonly OutboxMessage[],
-    destinations: readonly Destination[],
+    plan: BatchPlan,
   ): Promise<{ channel: PublishChannel; preset: Array<PublishResult | undefined> }> {
     const current = await getChannel();
-    return { channel: current, preset: await checkDestinations(batch, destinations) };
+    return { channel: current, preset: await checkDestinations(batch, plan) };
   }
 
   async function publish(batch: readonly OutboxMessage[], { signal }: PublishOptions): Promise<PublishResult[]> {
@@ -113,9 +114,9 @@ export function createRabbitMQTransport(
     calls.begin();
     const combined = AbortSignal.any([signal, stopping.signal]);
     try {
-      const destinations = batch.map((message) => route(message.topic));
+      const plan = planBatch(batch, route, connection.user);
       // Getting the channel and checking exchanges talk to the broker: bounded, so a dead connection cannot hang publish().
-      const prepared = await race(prepare(batch, destinations), resolved.publishTimeoutMs, combined);
+      const prepared = await race(prepare(batch, plan), resolved.publishTimeoutMs, combined);
       if (prepared.kind === 'aborted') return batch.map((message) => failed(stopped(message)));
       if (prepared.kind === 'timeout') {
         throw new TransportUnavailableError(
@@ -126,7 +127,7 @@ export function createRabbitMQTransport(
       return await publishBatch({
         ...prepared.value,
         batch,
-        destinations,
+        destinations: plan.destinations,
         signal: combined,
         timeoutMs: resolved.publishTimeoutMs,
       });

@@ -117,3 +117,25 @@ export function withHeartbeat(url: RabbitMQUrl, heartbeatSeconds: number | undef
   parsed.searchParams.set('heartbeat', String(heartbeatSeconds));
   return parsed.toString();
 }
+
+/**
+ * The user amqplib logs in as with this url: its user name (percent-decoded), or guest when the
+ * url gives neither a user nor a password (amqplib's default).
+ */
+export function loginUser(url: RabbitMQUrl): string {
+  if (typeof url !== 'string') {
+    return url.username === undefined && url.password === undefined ? 'guest' : (url.username ?? '');
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'guest';
+  }
+  if (parsed.username === '' && parsed.password === '') return 'guest';
+  try {
+    return decodeURIComponent(parsed.username);
+  } catch {
+    return parsed.username;
+  }
+}
