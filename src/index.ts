@@ -25,7 +25,7 @@ export { createRelay } from './relay/relay.js';
 export type { Relay } from './relay/relay.js';
 export { RELAY_DEFAULTS } from './relay/options.js';
 export type { RelayOptions } from './relay/options.js';
-export type { RelayEvents, RelayPhase } from './relay/events.js';
+export type { ChunkPublished, ChunkTopic, RelayEvents, RelayPhase } from './relay/events.js';
 export { createNotifier } from './relay/notify.js';
 export type { NotifierOptions } from './relay/notify.js';
 export type { ErrorEntry } from './relay/store.js';
@@ -63,6 +63,9 @@ export { createInbox } from './inbox/inbox.js';
 export type { Inbox, InboxOptions, InboxResult } from './inbox/inbox.js';
 export { inboxMiddleware } from './inbox/middleware.js';
 export type { InboxMiddlewareOptions } from './inbox/middleware.js';
+
+// Tracing (OpenTelemetry, through @opentelemetry/api only). Metrics: the postbox/metrics subpath.
+export { TRACER_NAME, TRACER_VERSION, activeTraceHeaders } from './tracing/index.js';
 
 // Errors
 export {

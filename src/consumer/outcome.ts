@@ -2,6 +2,7 @@ import { decide } from '../retry/decide.js';
 import type { DeadReason, RetryPolicy } from '../retry/types.js';
 import { toError, errorCode } from '../errors.js';
 import { redactText } from '../redact.js';
+import { startProcessSpan } from '../tracing/process.js';
 import type { ConsumedMessage, ConsumeContext, Handler } from './types.js';
 
 /** One failed attempt, as carried in the error history of a retried or dead-lettered delivery. */
@@ -33,6 +34,9 @@ export interface RunOptions {
  * Runs the handler for one delivery and decides, with the topic's policy, what the adapter
  * does next: ack after success; on failure retry after a delay or dead-letter with the history.
  * Never throws: a handler error is data here, so it cannot escape into a client's own loop.
+ *
+ * Tracing: the handler runs inside a CONSUMER span `process <topic>` whose parent is the trace
+ * context in the message's headers (see tracing/process.ts); a no-op without an OpenTelemetry SDK.
  */
 export async function runHandler(
   handler: Handler,
@@ -40,8 +44,10 @@ export async function runHandler(
   context: ConsumeContext,
   options: RunOptions,
 ): Promise<Outcome> {
+  const span = startProcessSpan(message, context);
   try {
-    await handler(message, context);
+    await span.run(() => handler(message, context));
+    span.end('ack');
     return { kind: 'ack' };
   } catch (thrown) {
     const error = toError(thrown);
@@ -58,9 +64,12 @@ export async function runHandler(
       },
       options.random,
     );
-    return decision.action === 'retry'
-      ? { kind: 'retry', delayMs: decision.delayMs, error, history }
-      : { kind: 'dead', reason: decision.reason, error, history };
+    const outcome: Outcome =
+      decision.action === 'retry'
+        ? { kind: 'retry', delayMs: decision.delayMs, error, history }
+        : { kind: 'dead', reason: decision.reason, error, history };
+    span.end(outcome.kind, error);
+    return outcome;
   }
 }
 

@@ -5,6 +5,7 @@ import { ConfigError, type Problem } from '../errors.js';
 import { prepareMessages, type PreparedMessage } from './validate.js';
 import { insertMessagesSql, lookupIdempotencyKeysSql } from './sql/insert-messages.js';
 import { markEnqueued, signalEnqueued } from '../signals.js';
+import { activeTraceHeaders, addTraceHeaders } from '../tracing/enqueue.js';
 
 export interface OutboxOptions {
   /** Schema the migrations were applied to. Default `postbox`. */
@@ -43,6 +44,8 @@ export function createOutbox(options: OutboxOptions = {}): Outbox {
     if (input.length === 0) return [];
     let prepared = prepareMessages(input, config);
     if (routes !== undefined) prepared = withRoutes(prepared, routes);
+    const trace = activeTraceHeaders();
+    if (trace !== undefined) prepared = withTrace(prepared, trace);
     const { unique, sourceOf } = collapseIdempotencyKeys(prepared);
     const { rows } = await db.query(insertSql, insertValues(unique, config.idempotencyTtlMs));
     const ids = rows.map((row: { id: string | null }) => row.id);
@@ -82,6 +85,17 @@ export function enqueueRouted(outbox: Outbox, db: Queryable, messages: readonly 
 
 function withRoutes(prepared: readonly PreparedMessage[], routes: readonly string[]): PreparedMessage[] {
   return prepared.map((message, index) => ({ ...message, headers: { ...message.headers, [Header.Route]: routes[index] as string } }));
+}
+
+/**
+ * Stores the trace context active at enqueue (OpenTelemetry; see tracing/enqueue.ts) in each
+ * message's headers, for the relay's send span. A header the message already has wins.
+ */
+function withTrace(prepared: readonly PreparedMessage[], trace: Readonly<Record<string, string>>): PreparedMessage[] {
+  return prepared.map((message) => {
+    const headers = addTraceHeaders(message.headers, trace);
+    return headers === message.headers ? message : { ...message, headers };
+  });
 }
 
 /** The outbox enqueue() uses when no options are given. */

@@ -1,6 +1,8 @@
-import { isTransportUnavailableError, toError } from '../errors.js';
+import { errorCode, isTransportUnavailableError, toError } from '../errors.js';
 import type { RetryPolicies } from '../retry/policy.js';
+import { startPublishSpans } from '../tracing/publish.js';
 import { failed, type PublishResult, type Transport } from '../transport.js';
+import type { ChunkTopic, RelayEmitter } from './events.js';
 import { exhaustedBeforePublish, failureOutcome, type MessageOutcome } from './outcomes.js';
 import type { ClaimedMessage } from './store.js';
 
@@ -33,6 +35,10 @@ export interface DispatcherOptions {
   readonly onBatchDone: (batch: Batch) => void;
   readonly onTransportUnavailable: (error: Error) => void;
   readonly onTransportThrew: (error: Error) => void;
+  /** A publish() call came back with results (it reached the broker, or at least did not find it unavailable). */
+  readonly onTransportAnswered?: () => void;
+  /** For 'relay:chunk-published', emitted only while someone listens. */
+  readonly events?: RelayEmitter;
 }
 
 /**
@@ -133,15 +139,21 @@ export class Dispatcher {
   }
 
   async #send(chunk: Entry[]): Promise<void> {
-    const { transport } = this.#options;
+    const { transport, events } = this.#options;
     const messages = chunk.map((entry) => entry.message);
+    const spans = startPublishSpans(transport.name, messages);
+    const report = events?.listening('relay:chunk-published') === true;
+    const startedAt = report ? performance.now() : 0;
     const guard = this.#chunkSignal(chunk);
     let results: PublishResult[];
+    let answered = false;
     try {
-      results = await transport.publish(messages, { signal: guard.signal });
+      results = await transport.publish(spans?.messages ?? messages, { signal: guard.signal });
+      answered = true;
     } catch (thrown) {
       const error = toError(thrown);
       if (isTransportUnavailableError(error)) {
+        spans?.end(error);
         for (const entry of chunk) this.#complete(entry, { kind: 'release' });
         this.releaseQueued();
         this.#options.onTransportUnavailable(error);
@@ -153,7 +165,11 @@ export class Dispatcher {
     } finally {
       guard.dispose();
     }
+    spans?.end(results);
+    if (answered) this.#options.onTransportAnswered?.();
+    const durationMs = report ? performance.now() - startedAt : 0;
     const now = new Date();
+    const outcomes: MessageOutcome[] | undefined = report ? [] : undefined;
     chunk.forEach((entry, index) => {
       const result = results[index] ?? failed(new Error(`transport ${transport.name} returned no result for this message`));
       const outcome: MessageOutcome = result.ok
@@ -163,8 +179,12 @@ export class Dispatcher {
             random: this.#options.random,
             stopping: this.#options.stopSignal.aborted,
           });
+      outcomes?.push(outcome);
       this.#complete(entry, outcome);
     });
+    if (outcomes !== undefined) {
+      events?.emit('relay:chunk-published', { transport: transport.name, size: chunk.length, durationMs, topics: chunkTopics(messages, results, outcomes, now.getTime()) });
+    }
     this.#finishChunk(chunk.length);
   }
 
@@ -222,4 +242,27 @@ export class Dispatcher {
       },
     };
   }
+}
+
+/** Per topic of a chunk: acknowledged, failures by code, lags (only built while someone listens). */
+function chunkTopics(messages: readonly ClaimedMessage[], results: readonly PublishResult[], outcomes: readonly MessageOutcome[], confirmedAt: number): ChunkTopic[] {
+  const byTopic = new Map<string, { topic: string; published: number; failures: Record<string, number>; lagsMs: number[] }>();
+  messages.forEach((message, index) => {
+    const outcome = outcomes[index] as MessageOutcome;
+    if (outcome.kind === 'release') return;
+    let counts = byTopic.get(message.topic);
+    if (counts === undefined) {
+      counts = { topic: message.topic, published: 0, failures: {}, lagsMs: [] };
+      byTopic.set(message.topic, counts);
+    }
+    if (outcome.kind === 'published') {
+      counts.published++;
+      counts.lagsMs.push(Math.max(0, confirmedAt - message.createdAt.getTime()));
+      return;
+    }
+    const result = results[index];
+    const code = (result !== undefined && !result.ok ? errorCode(result.error) : undefined) ?? 'unknown';
+    counts.failures[code] = (counts.failures[code] ?? 0) + 1;
+  });
+  return [...byTopic.values()];
 }

@@ -57,6 +57,8 @@ export function createRelay(options: RelayOptions): Relay {
   let dbFailures = 0;
   let transportFailures = 0;
   let transportRetryAt = 0;
+  /** When the transport was last found unavailable, until a publish() call reaches it again. */
+  let transportDownSince: number | undefined;
   /** Claims made so far: with the relay id, each claim's lease token. */
   let claims = 0;
   const stopWaiters = new Set<() => void>();
@@ -82,6 +84,14 @@ export function createRelay(options: RelayOptions): Relay {
       });
     },
     onTransportUnavailable: noteTransportUnavailable,
+    onTransportAnswered: () => {
+      if (transportDownSince === undefined) return;
+      const unavailableMs = Date.now() - transportDownSince;
+      transportDownSince = undefined;
+      logger.info('relay: transport available again', { relayId: id, transport: transport.name, unavailableMs });
+      events.emit('relay:transport-recovered', { unavailableMs });
+    },
+    events,
     onTransportThrew: (error) =>
       reportError('publish', error, `relay: transport ${transport.name} threw instead of reporting results; counting a failed attempt`),
   });
@@ -206,6 +216,7 @@ export function createRelay(options: RelayOptions): Relay {
     transportFailures++;
     const retryInMs = backoffDelayMs(RECONNECT, transportFailures, random);
     transportRetryAt = Date.now() + retryInMs;
+    transportDownSince ??= Date.now();
     logger.warn('relay: transport unavailable; messages put back, retrying', { relayId: id, transport: transport.name, retryInMs, error });
     events.emit('relay:transport-unavailable', { error, retryInMs });
   }
