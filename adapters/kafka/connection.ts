@@ -131,6 +131,8 @@ function checkSasl(input: unknown, problems: Problems): void {
   }
 }
 
+const BOUNDED_RETRIES_WARNING = 'Limiting retries for the idempotent producer';
+
 /**
  * kafkajs retry settings whose waits add up to about half of `budgetMs`, so that kafkajs gives up
  * (and reports why) before the adapter's own deadline in the common case.
@@ -157,7 +159,10 @@ export async function openClient(source: ClientSource, requestTimeoutMs: number)
   const { Kafka, logLevel } = kafkajs;
   const { logger } = source;
   const forward = logger === undefined ? undefined : (level: number, text: string, fields: Record<string, unknown>) => {
-    if (level === logLevel.ERROR) logger.error(text, fields);
+    // Retries are bounded on purpose (each publish has a deadline; sends take turns, see
+    // producer-session.ts), which kafkajs warns about at every start: not news for the operator.
+    if (text.includes(BOUNDED_RETRIES_WARNING)) logger.debug(text, fields);
+    else if (level === logLevel.ERROR) logger.error(text, fields);
     else if (level === logLevel.WARN) logger.warn(text, fields);
     else if (level === logLevel.INFO) logger.info(text, fields);
     else logger.debug(text, fields);
