@@ -83,6 +83,9 @@ export {
 } from './errors.js';
 export type { Problem } from './errors.js';
 
+// The postbox command's config file (postbox.config.ts can be typed with it)
+export type { ConfigFile } from './cli/config/types.js';
+
 // Logging
 export { createConsoleLogger, silentLogger } from './logger.js';
 export type { Logger, LogLevel } from './logger.js';

@@ -1,38 +1,86 @@
-import { readFileSync } from 'node:fs';
-import { createConsoleLogger, type LogLevel } from '../logger.js';
-import type { RetryPoliciesInput } from '../retry/types.js';
-import { createRelay } from '../relay/relay.js';
-import type { Transport } from '../transport.js';
-import { ExitCode, integerSetting, parseFlags, setting, UsageError, type Flags } from './args.js';
-import { openDatabase } from './database.js';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { resolveRelayOptions } from '../relay/options.js';
+import type { Relay } from '../relay/relay.js';
+import { COMMON_FLAGS, ExitCode, RELAY_FLAGS, TRANSPORT_FLAGS } from './args.js';
+import type { Command } from './command.js';
+import { CONFIG_SUBJECT } from './config/resolve.js';
+import { explainDatabaseError, openDatabase } from './database.js';
+import { printJson, printLine } from './output.js';
+import { createTransport } from './transport.js';
 
-const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
+export const relayCommand: Command = {
+  name: 'relay',
+  summary: 'publish outbox messages to the broker until stopped',
+  usage: `Usage: postbox relay [--transport rabbitmq|kafka|bullmq] [--rabbitmq-url URL | --kafka-brokers HOST:PORT,...
+                     | --redis-url URL] [--database-url URL] [--schema NAME] [--policies FILE]
+                     [--batch-size N] [--lease-ms N] [--metrics-port N] [--config FILE]
+                     [--log-level debug|info|warn|error|silent] [--json]
 
-/**
- * postbox relay: runs the relay until SIGTERM/SIGINT (graceful: the in-flight batch is settled),
- * a second signal exits at once.
- */
-export async function relayCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, {
-    'rabbitmq-url': { type: 'string' },
-    policies: { type: 'string' },
-    'batch-size': { type: 'string' },
-    'lease-ms': { type: 'string' },
-  });
-  const level = setting(flags, 'log-level', 'POSTBOX_LOG_LEVEL', 'info') as string;
-  if (!LEVELS.has(level)) throw new UsageError(`--log-level must be one of ${[...LEVELS].join(', ')}, got ${JSON.stringify(level)}`);
-  const logger = createConsoleLogger(level as LogLevel);
-  const policies = readPolicies(flags);
-  const transport = await rabbitmqTransport(flags);
-  const { pool, schema } = openDatabase(flags);
-  const batchSize = integerSetting(flags, 'batch-size', 'POSTBOX_BATCH_SIZE');
-  const leaseMs = integerSetting(flags, 'lease-ms', 'POSTBOX_LEASE_MS');
+Runs a relay: claims outbox messages, publishes them with the broker's acknowledgement, retries
+and dead-letters under the retry policies. Run several for availability; order per key holds.
+The transport is --transport (or POSTBOX_TRANSPORT, or transport.type in the config file); with
+none named, the one broker given decides. Other transport options (routes, topology,
+publishTimeoutMs...) and every relay option go in the config file.
 
-  const relay = createRelay({ pool, transport, schema, policies, logger, batchSize, leaseMs });
-  await relay.start();
-  process.stdout.write(`postbox relay ${relay.id} running (schema ${schema}, transport ${transport.name})\n`);
+  --metrics-port N   serve /metrics (Prometheus), /healthz and /readyz on port N (0: any free port)
 
-  await new Promise<void>((resolve) => {
+SIGTERM or SIGINT stops gracefully: claiming stops, in-flight messages are settled. A second
+signal exits at once (exit 1): leased messages are published again when their lease expires.
+Logs: JSON lines on stderr (default level info), credentials redacted.
+
+Exit codes: 0 stopped by a signal after a graceful stop, 1 failed to start or forced stop,
+2 bad usage or configuration.
+`,
+  flags: { ...COMMON_FLAGS, ...TRANSPORT_FLAGS, ...RELAY_FLAGS },
+  defaultLogLevel: 'info',
+  // Lenient, so that the transport's own option problems are listed with all the others.
+  config: 'lenient',
+  async run({ config, resolved, loadProblems, logger, json }) {
+    const made = await createTransport(config, resolved.labels, logger);
+    const problems = [...loadProblems, ...resolved.problems, ...('problems' in made ? made.problems : [])];
+    if (problems.length > 0 || 'problems' in made) {
+      if ('transport' in made) await made.transport.close().catch(() => undefined);
+      throw new ConfigError(CONFIG_SUBJECT, problems);
+    }
+    const { transport, target } = made;
+    const stopSignal = waitForStopSignal(logger);
+    const planned = resolveRelayOptions({ pool: PLANNING_POOL, transport, ...config.relay });
+    // Claims in flight, a heartbeat, cleanup, LISTEN and the metrics' status query.
+    const db = await openDatabase(config, { max: planned.maxBatchesInFlight + 4 });
+    const { createRelay } = await import('../relay/relay.js');
+    const relay = createRelay({ pool: db.pool, transport, schema: db.schema, policies: config.policies, logger, ...config.relay });
+    logEvents(relay, logger);
+    let metrics: { readonly port: number; close(): Promise<void> } | undefined;
+    const shutdown = async (): Promise<void> => {
+      await relay.stop();
+      await metrics?.close().catch(() => undefined);
+      await transport.close().catch(() => undefined);
+      await db.pool.end().catch(() => undefined);
+    };
+    try {
+      await relay.start();
+      if (config.metrics.port !== undefined) {
+        const { startMetricsServer } = await import('../metrics/index.js');
+        metrics = await startMetricsServer({ relay, pool: db.pool, schema: db.schema, port: config.metrics.port, ...(config.metrics.host !== undefined && { host: config.metrics.host }), logger });
+      }
+    } catch (error) {
+      await shutdown().catch(() => undefined);
+      throw explainDatabaseError(error, db);
+    }
+    const started = { relayId: relay.id, schema: db.schema, transport: transport.name, target, ...(metrics && { metricsPort: metrics.port }) };
+    if (json) process.stdout.write(`${JSON.stringify(started)}\n`);
+    else printLine(`postbox relay ${relay.id} running: schema ${db.schema}, ${transport.name} at ${target}${metrics ? `, metrics on port ${metrics.port}` : ''}`);
+    await stopSignal;
+    await shutdown();
+    if (!json) printLine('postbox relay stopped');
+    return ExitCode.Ok;
+  },
+};
+
+/** Resolves on the first SIGTERM/SIGINT; a second one exits at once. Listening starts now, before the relay starts. */
+function waitForStopSignal(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       signals++;
@@ -46,30 +94,17 @@ export async function relayCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  try {
-    await relay.stop();
-  } finally {
-    await transport.close().catch(() => undefined);
-    await pool.end().catch(() => undefined);
-  }
-  return ExitCode.Ok;
 }
 
-function readPolicies(flags: Flags): RetryPoliciesInput | undefined {
-  const file = setting(flags, 'policies', 'POSTBOX_POLICIES');
-  if (file === undefined) return undefined;
-  try {
-    // Validated by createRelay, which lists every problem.
-    return JSON.parse(readFileSync(file, 'utf8')) as RetryPoliciesInput;
-  } catch (error) {
-    throw new UsageError(`--policies (or POSTBOX_POLICIES): cannot read ${file} as JSON: ${(error as Error).message}`);
-  }
+function logEvents(relay: Relay, logger: Logger): void {
+  relay.on('relay:batch-settled', (e) => logger.debug('relay: batch settled', { ...e }));
+  relay.on('message:retry-scheduled', (e) => logger.debug('relay: retry scheduled', { ...e }));
 }
 
-async function rabbitmqTransport(flags: Flags): Promise<Transport> {
-  const url = setting(flags, 'rabbitmq-url', 'POSTBOX_RABBITMQ_URL');
-  if (url === undefined) throw new UsageError('no broker: pass --rabbitmq-url or set POSTBOX_RABBITMQ_URL (e.g. amqp://rabbit.internal:5672; credentials in the URL are never logged)');
-  // The adapter is loaded only when used: the core imports no broker client.
-  const { createRabbitMQTransport } = await import('../../adapters/rabbitmq/index.js');
-  return createRabbitMQTransport({ url });
-}
+/** resolveRelayOptions needs a pool to plan the pool's size; this one is never queried. */
+const PLANNING_POOL = {
+  query: async () => ({ rows: [] }),
+  connect: async () => {
+    throw new Error('planning only');
+  },
+};

@@ -1,0 +1,75 @@
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOutbox } from '../../src/outbox/enqueue.js';
+import { DB_SECRET_URL, expectNoSecrets, startCli } from '../helpers/cli.js';
+import { uniqueName, useDatabase } from '../helpers/db.js';
+import { RABBITMQ_URL } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
+
+const { pool, freshSchema } = useDatabase();
+let connection: amqp.ChannelModel;
+let channel: amqp.Channel;
+
+beforeAll(async () => {
+  connection = await amqp.connect(RABBITMQ_URL);
+  channel = await connection.createChannel();
+});
+afterAll(async () => {
+  await connection.close();
+});
+
+const env = { DATABASE_URL: DB_SECRET_URL, POSTBOX_RABBITMQ_URL: RABBITMQ_URL };
+
+describe('postbox relay', () => {
+  it('publishes outbox messages to RabbitMQ, serves metrics, and stops gracefully on SIGTERM with exit 0', async () => {
+    const schema = await freshSchema();
+    const queue = uniqueName('cli-relay');
+    await channel.assertQueue(queue, { durable: false, autoDelete: false });
+    try {
+      await createOutbox({ schema }).enqueue(pool, { topic: queue, key: 'k', payload: { hello: 'relay' } });
+      const relay = startCli(['relay', '--schema', schema, '--metrics-port', '0', '--json'], { env });
+      const started = JSON.parse((await relay.waitForStdout(/^\{.*\}$/m, 'the start line'))[0]);
+      expect(started).toMatchObject({ schema, transport: 'rabbitmq', target: expect.stringContaining('***@'), metricsPort: expect.any(Number) });
+
+      const message = await waitFor('the message in the queue', async () => (await channel.get(queue, { noAck: true })) || undefined);
+      expect(JSON.parse(message.content.toString())).toEqual({ hello: 'relay' });
+      const health = await fetch(`http://127.0.0.1:${started.metricsPort}/healthz`);
+      expect(health.status).toBe(200);
+      await waitFor('the outbox to be empty', async () => (await pool.query(`SELECT count(*)::int AS n FROM "${schema}".outbox`)).rows[0].n === 0);
+
+      relay.child.kill('SIGTERM');
+      const result = await relay.exited;
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain('"msg":"SIGTERM: stopping gracefully (send it again to exit at once)"');
+      expect(result.stderr).toContain('"msg":"relay stopped"');
+      for (const line of result.stderr.trimEnd().split('\n')) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), time: expect.any(String), msg: expect.any(String) });
+      expect((await pool.query(`SELECT count(*)::int AS n FROM "${schema}".relays`)).rows[0].n).toBe(0);
+      expectNoSecrets(result);
+    } finally {
+      await channel.deleteQueue(queue);
+    }
+  });
+
+  it('exits at once with code 1 on a second signal during the graceful stop', async () => {
+    const schema = await freshSchema();
+    const relay = startCli(['relay', '--schema', schema, '--log-level', 'warn'], { env });
+    await relay.waitForStdout(/running/);
+    const signalled = Date.now();
+    // Two different signals, so that neither is merged into the other: the second arrives while the first stop is under way.
+    relay.child.kill('SIGTERM');
+    relay.child.kill('SIGINT');
+    const result = await relay.exited;
+    expect(result.code).toBe(1);
+    expect(Date.now() - signalled).toBeLessThan(2_000);
+    // Signals sent together may be handled in either order.
+    expect(result.stderr).toMatch(/"msg":"second SIG(INT|TERM): exiting now; leased messages are published again when their lease expires"/);
+    expectNoSecrets(result);
+  });
+
+  it('refuses to start without a transport (exit 2), saying how to configure one', async () => {
+    const result = await startCli(['relay'], { env: { DATABASE_URL: DB_SECRET_URL } }).exited;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('transport: is not configured: pass --transport with its broker');
+    expectNoSecrets(result);
+  });
+});

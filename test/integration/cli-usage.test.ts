@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { expectNoSecrets, runCli } from '../helpers/cli.js';
+
+describe('postbox help and usage errors', () => {
+  it('prints the overview with settings and exit codes, and each command\'s usage', async () => {
+    const help = await runCli(['help']);
+    expect(help.code).toBe(0);
+    for (const command of ['migrate', 'relay', 'status', 'dlq list', 'dlq show', 'dlq replay', 'dlq purge', 'doctor', 'demo']) expect(help.stdout).toContain(`  ${command} `);
+    expect(help.stdout).toMatch(/Exit codes:\n  0  ok\n  1  the command ran and failed[\s\S]*\n  2  bad usage or configuration[\s\S]*\n  3  status found/);
+    const replay = await runCli(['dlq', 'replay', '--help']);
+    expect(replay.code).toBe(0);
+    expect(replay.stdout).toMatch(/^Usage: postbox dlq replay /);
+  });
+
+  it('exits 2 with a hint on an unknown command, flag or subcommand, never echoing a credential', async () => {
+    const command = await runCli(['stauts']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain('unknown command "stauts"; did you mean "status"?');
+    const flag = await runCli(['status', '--databse-url=postgres://app:rabbit-secret@db/app']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toBe('postbox: unknown flag --databse-url for postbox status\nhint: run "postbox status --help" for usage\n');
+    const group = await runCli(['dlq']);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain('postbox dlq purge');
+    for (const r of [command, flag, group]) expectNoSecrets(r);
+  });
+});
