@@ -14,6 +14,7 @@
  *   BullMQ's own checks of an add (job id, priority, size limit, deduplication id, jitter) run
  *   here, so a job the queue would refuse fails at the call, not later in the relay.
  */
+import { createHash } from 'node:crypto';
 import type { JobsOptions, Queue } from 'bullmq';
 import { ValidationError, type Problem } from '../../src/errors.js';
 import { ContentType, type MessageInput } from '../../src/message.js';
@@ -78,7 +79,7 @@ export function checkJobs(queue: Queue, calls: readonly JobCall[], at: JobPath, 
   return checked as CheckedJob[];
 }
 
-/** The checked jobs with their messages (topic, key, payload, idempotency key = job id) and routes. */
+/** The checked jobs with their messages (topic, key, payload, idempotency key from the job id) and routes. */
 export function prepareJobs(config: ResolvedFacadeOptions, jobs: readonly CheckedJob[], at: JobPath, subject: string): PreparedJob[] {
   const problems: Problem[] = [];
   const prepared = jobs.map((job, i): PreparedJob => {
@@ -96,13 +97,24 @@ export function prepareJobs(config: ResolvedFacadeOptions, jobs: readonly Checke
       key: typeof key === 'string' ? key : null,
       payload: Buffer.from(job.json, 'utf8'),
       contentType: ContentType.Json,
-      ...(job.opts.jobId === undefined ? {} : { idempotencyKey: job.opts.jobId }),
+      ...(job.opts.jobId === undefined ? {} : { idempotencyKey: jobIdKey(config.prefix, config.queueName, job.opts.jobId) }),
     };
     const route = encodeJobRoute({ queue: config.queueName, prefix: config.prefix, name: job.name, opts: job.opts });
     return { ...job, message, route };
   });
   if (problems.length > 0) throw new ValidationError(subject, problems);
   return prepared;
+}
+
+/**
+ * The outbox idempotency key of a job id. BullMQ job ids are unique per queue (key prefix and
+ * name), while the outbox dedups per (topic, key): the key names the queue, so that queues that
+ * share a topic (a `topic` option, or one name under two prefixes) do not swallow each other's jobs.
+ * Over the outbox's 255 bytes, the SHA-256 of it.
+ */
+export function jobIdKey(prefix: string, queueName: string, jobId: string): string {
+  const key = `${prefix}:${queueName}:${jobId}`;
+  return Buffer.byteLength(key, 'utf8') <= MAX_JOB_ID_BYTES ? key : `sha256:${createHash('sha256').update(key).digest('hex')}`;
 }
 
 /** An enqueue ValidationError, with its fields named as the caller knows them (messages[1].payload -> jobs[1].data). */
@@ -193,6 +205,6 @@ function jobIdProblem(jobId: unknown): string | undefined {
   if (jobId.includes(':')) return `cannot contain ':' (BullMQ separates its Redis key parts with it), got ${show(jobId)}`;
   if (jobId.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
   const bytes = Buffer.byteLength(jobId, 'utf8');
-  if (bytes > MAX_JOB_ID_BYTES) return `must be at most ${MAX_JOB_ID_BYTES} bytes of UTF-8 (it is the outbox idempotency key), got ${bytes}`;
+  if (bytes > MAX_JOB_ID_BYTES) return `must be at most ${MAX_JOB_ID_BYTES} bytes of UTF-8, got ${bytes}`;
   return undefined;
 }

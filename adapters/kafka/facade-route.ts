@@ -17,7 +17,7 @@
  * - tombstone: the value was null (a delete marker of a compacted topic); the payload is empty.
  */
 import { NonRetryableError } from '../../src/errors.js';
-import { encodeRoute, routeOf, type Route } from '../../src/facade/route.js';
+import { encodeRoute, routeOf, wireHeaders, type Route } from '../../src/facade/route.js';
 import { Header, type OutboxMessage } from '../../src/message.js';
 import type { ProducerRecord, ProducerHeaders } from './client.js';
 import { kafkaTopicProblem } from './validation.js';
@@ -58,7 +58,8 @@ export type RoutedRecord =
 /**
  * The record a facade message is sent as: the route's key, headers, partition and timestamp, the
  * payload as value (null for a tombstone), plus postbox's identity headers (`identity`, see
- * wire.ts). Fails permanently for a route of another transport or one that is malformed.
+ * wire.ts) and the envelope's trace context headers (unless the caller set headers of those
+ * names). Fails permanently for a route of another transport or one that is malformed.
  */
 export function routedRecord(message: OutboxMessage, identity: (message: OutboxMessage) => Record<string, string>): RoutedRecord {
   let route: KafkaFacadeRoute | undefined;
@@ -75,14 +76,15 @@ export function routedRecord(message: OutboxMessage, identity: (message: OutboxM
       error: new NonRetryableError(`message ${message.id}: its ${Header.Route} header is not a valid Kafka facade route (${problem ?? 'a header value is malformed'}); it cannot be sent as written`),
     };
   }
-  Object.assign(headers, identity(message));
   return {
     ok: true,
     topic: route.topic,
     record: {
       key: route.key === null ? null : decodeBytes(route.key),
       value: route.tombstone === true ? null : message.payload,
-      headers,
+      // The envelope's own headers (the trace context enqueue stored, which the relay's send span
+      // replaced) under the caller's: a header the caller set wins; the identity headers win over both.
+      headers: { ...wireHeaders(message.headers), ...headers, ...identity(message) },
       ...(route.partition === undefined ? {} : { partition: route.partition }),
       ...(route.timestamp !== undefined ? { timestamp: route.timestamp } : createdAtTimestamp(message)),
     },

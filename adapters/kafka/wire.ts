@@ -9,8 +9,9 @@
  *
  * A message written by the producer facade (it has a route, see facade-route.ts) is sent as the
  * wrapped producer would have sent it: the route's topic, key, headers, partition and timestamp,
- * the payload as value, plus only the identity headers (facadeIdentityHeaders): no postbox-key
- * (a consumer reads the record key, as from the plain producer) and no content-type.
+ * the payload as value, plus only the identity headers (facadeIdentityHeaders) and the trace
+ * context stored at enqueue (when a span was active and the caller set no header of that name):
+ * no postbox-key (a consumer reads the record key, as from the plain producer) and no content-type.
  */
 import { ErrorCode, NonRetryableError, PostboxError } from '../../src/errors.js';
 import { Header, type OutboxMessage } from '../../src/message.js';

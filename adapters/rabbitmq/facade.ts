@@ -62,7 +62,7 @@ function facade<C extends Channel>(channel: C, config: ResolvedFacadeOptions, bo
       return report(sendDirect(channel, config, exchange, routingKey, content, options), callback, false);
     }
     const { message, route } = prepare(config, call, exchange, routingKey, content, options);
-    const written = writeRouted(config.outbox, target.db, message, route).then(() => true);
+    const written = writeRouted(config.outbox, target.db, call, message, route).then(() => true);
     target.track(written);
     return report(written, callback, target.tracked);
   }

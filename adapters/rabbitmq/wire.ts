@@ -42,13 +42,14 @@ export function publishProperties(message: OutboxMessage, destination: Destinati
 
 /**
  * A facade message: the options the wrapped channel was given, mandatory only when asked (as
- * amqplib), headers with the envelope's own (never the route) and the identity headers added.
+ * amqplib), headers with the envelope's own (the trace context; never the route) under the
+ * caller's (a header the caller set wins) and the identity headers added.
  */
 function channelProperties(message: OutboxMessage, options: StoredPublishOptions): PublishProperties {
   return {
     ...options,
     mandatory: options.mandatory === true,
-    headers: withIdentity({ ...(options.headers as object | null | undefined), ...wireHeaders(message.headers) }, message),
+    headers: withIdentity({ ...wireHeaders(message.headers), ...(options.headers as object | null | undefined) }, message),
   };
 }
 

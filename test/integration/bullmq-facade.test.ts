@@ -144,6 +144,17 @@ describe('what the relay adds', () => {
     expect((await jobIn(queue, job.id)).data).toEqual({ n: 1 });
   });
 
+  it('dedups a job id per queue, as BullMQ does: two queues of one topic each get their job', async () => {
+    const w = await world();
+    const other = w.newQueue('other');
+    const topic = () => 'jobs.shared';
+    const [a, b] = [outboxQueue(w.queue, { outbox: w.outbox, topic }), outboxQueue(other, { outbox: w.outbox, topic })];
+    const [first, second] = await withTransaction(pool, async () => [await a.add('sync', { q: 'a' }, { jobId: 'user-1' }), await b.add('sync', { q: 'b' }, { jobId: 'user-1' })]);
+    expect(second!.messageId).not.toBe(first!.messageId);
+    expect((await jobIn(w.queue, 'user-1')).data).toEqual({ q: 'a' });
+    expect((await jobIn(other, 'user-1')).data).toEqual({ q: 'b' });
+  });
+
   it("with outsideTransaction: 'send', adds through the wrapped queue at once outside a transaction", async () => {
     const w = await world();
     const direct = outboxQueue(w.queue, { outbox: w.outbox, outsideTransaction: 'send', retry: { maxAttempts: 2 } });

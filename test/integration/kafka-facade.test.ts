@@ -4,6 +4,7 @@
  * value, headers, partition, timestamp), only inside a committed transaction; what the facade
  * cannot carry is refused before any SQL.
  */
+import { trace } from '@opentelemetry/api';
 import type { IHeaders, KafkaMessage, Message, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKafkaTransport, outboxProducer, type OutboxProducer } from '../../adapters/kafka/index.js';
@@ -17,6 +18,7 @@ import type { RelayOptions } from '../../src/relay/options.js';
 import { createTopicAdmin, KAFKA_BROKERS, randomTopic, startReader, testClient, type ReadRecord, type TopicAdmin } from '../conformance/kafka-tools.js';
 import { useDatabase } from '../helpers/db.js';
 import { startCountedRelay, useCleanups, waitForRelayIdle } from '../helpers/e2e.js';
+import { installInMemoryTracing } from '../helpers/otel.js';
 import { recordsIn } from './fixtures/kafka-kit.js';
 import { rowCount } from './fixtures/rabbitmq-kit.js';
 
@@ -164,6 +166,29 @@ describe('kafka producer facade', () => {
     expect(raw.find((r) => r.value === null)?.key?.toString()).toBe('deleted-key'); // the tombstone
     const sameKey = relayed.filter((r) => r.key?.toString() === 'order-1').map((r) => r.value?.toString());
     expect(sameKey).toEqual(['{"id":1}', 'second of order-1']); // one key: one partition, in commit order
+  });
+
+  it("carries the call's trace context to the record, as the relay's send span; a header the caller set wins", async () => {
+    const otel = installInMemoryTracing();
+    cleanups.push(() => otel.uninstall());
+    const w = await world();
+    const topic = randomTopic('facade-trace');
+    await admin.create([topic], 1);
+    const reader = await w.read([topic]);
+    const request = await trace.getTracer('test').startActiveSpan('request', async (span) => {
+      await withTransaction(pool, () =>
+        w.facade.send({ topic, messages: [{ key: 't', value: 'traced' }, { key: 't', value: 'own', headers: { traceparent: 'mine' } }] }),
+      );
+      span.end();
+      return span.spanContext();
+    });
+    await w.relayUntilIdle();
+    const [traced, own] = await reader.take(topic, 2);
+    const sends = otel.named(`send ${topic}`);
+    expect(sends.map((s) => s.spanContext().traceId)).toEqual([request.traceId, request.traceId]);
+    const sendIds = sends.map((s) => `00-${request.traceId}-${s.spanContext().spanId}-01`);
+    expect(sendIds).toContain(traced!.headers?.traceparent?.toString());
+    expect(own!.headers?.traceparent?.toString()).toBe('mine');
   });
 
   it('writes only in the ambient or bound transaction: rollback sends nothing, a send not awaited still commits, outside one it rejects', async () => {

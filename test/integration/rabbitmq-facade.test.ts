@@ -350,6 +350,32 @@ describe('rabbitmq channel facade: bad input', () => {
     expect(await rowCount(pool, w.schema, 'outbox')).toBe(1);
   });
 
+  it('fails only the call whose content is over maxPayloadBytes, naming content; the calls written with it are kept', async () => {
+    const w = await world();
+    const small = outboxChannel(w.raw, { outbox: createOutbox({ schema: w.schema, maxPayloadBytes: 16 }) });
+    const client = await pool.connect();
+    let settled: PromiseSettledResult<boolean>[];
+    try {
+      await client.query('BEGIN');
+      const bound = small.using(client); // calls of one tick: one INSERT
+      settled = await Promise.allSettled([
+        bound.publish(w.exchange, 'orders.a', Buffer.from('first')),
+        bound.publish(w.exchange, 'orders.b', Buffer.alloc(17)),
+        bound.sendToQueue(w.queue, Buffer.from('third')),
+      ]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const error = (settled[1] as PromiseRejectedResult).reason as ValidationError;
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error.message).toMatch(/^channel\.publish\(\)/);
+    expect(error.problems.map((p) => p.field)).toEqual(['content']);
+    const { rows } = await pool.query(`SELECT payload FROM "${w.schema}".outbox ORDER BY seq`);
+    expect(rows.map((r: { payload: Buffer }) => r.payload.toString())).toEqual(['first', 'third']);
+  });
+
   it('dead-letters as permanent a route for another transport, and a userId RabbitMQ would refuse from the relay', async () => {
     const w = await world();
     await enqueueRouted(w.outbox, pool, [{ topic: 'orders.kafka', payload: Buffer.from('k') }], [encodeRoute({ transport: 'kafka', topic: 'orders' })]);

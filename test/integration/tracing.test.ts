@@ -7,7 +7,7 @@
 import { SpanKind, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRabbitMQConnection, createRabbitMQConsumer, createRabbitMQTransport } from '../../adapters/rabbitmq/index.js';
+import { createRabbitMQConnection, createRabbitMQConsumer, createRabbitMQTransport, outboxChannel } from '../../adapters/rabbitmq/index.js';
 import type { ConsumedMessage } from '../../src/consumer/types.js';
 import { withTransaction } from '../../src/db/queryable.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
@@ -63,7 +63,7 @@ async function world(handle: (message: ConsumedMessage) => Promise<void> = async
   });
   cleanups.push(() => consumer.stop({ timeoutMs: 2_000 }));
   await consumer.start();
-  return { schema, outbox, received };
+  return { schema, outbox, exchange, received };
 }
 
 const byId = (spans: readonly ReadableSpan[], id: string | undefined) => spans.find((span) => span.spanContext().spanId === id);
@@ -128,6 +128,25 @@ describe('tracing through the outbox, the relay and the RabbitMQ consumer', () =
     expect(followUpSend?.name).toBe('send events.follow-up');
     expect(parentId(followUpSend!)).toBe(handle!.spanContext().spanId);
     expect(followUpProcess.spanContext().traceId).toBe(request.traceId);
+  });
+
+  it("carries the trace of a producer facade's call the same way; a header the caller set wins", async () => {
+    const w = await world();
+    const channel = outboxChannel(await admin.channel(), { outbox: w.outbox });
+    const request = await trace.getTracer('test').startActiveSpan('request', async (span) => {
+      await withTransaction(pool, async () => {
+        await channel.publish(w.exchange, 'events.facade', Buffer.from('traced'));
+        await channel.publish(w.exchange, 'events.own', Buffer.from('own'), { headers: { traceparent: 'mine' } });
+      });
+      span.end();
+      return span.spanContext();
+    });
+    const send = await waitFor('the send span', () => otel.named('send events.facade')[0]);
+    const traced = await waitFor('the traced delivery', () => w.received.find((m) => m.topic === 'events.facade'));
+    const own = await waitFor('the delivery with its own header', () => w.received.find((m) => m.topic === 'events.own'));
+    expect(parentId(send)).toBe(request.spanId);
+    expect(traced.headers.traceparent).toBe(`00-${request.traceId}-${send.spanContext().spanId}-01`);
+    expect(own.headers.traceparent).toBe('mine');
   });
 
   it('starts no span on the relay for a message enqueued without an active span', async () => {
