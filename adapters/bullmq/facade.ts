@@ -15,7 +15,7 @@
  */
 import type { BulkJobOptions, Job, JobsOptions, Queue } from 'bullmq';
 import type { Queryable } from '../../src/db/queryable.js';
-import { ErrorCode, ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/errors.js';
 import { sendWithRetries } from '../../src/facade/direct.js';
 import { facadeTarget, NoTransactionError, OutsideTransaction } from '../../src/facade/scope.js';
 import { enqueueRouted } from '../../src/outbox/enqueue.js';
@@ -78,9 +78,10 @@ function facade<Q extends Queue>(queue: Q, config: ResolvedFacadeOptions, bound:
       if (config.outsideTransaction === OutsideTransaction.Send) return direct(calls, at, subject, bulk).then(shape);
       return Promise.reject(new NoTransactionError(call));
     }
-    const now = Date.now();
+    // Bad input throws here, at the call, like the other wrappers: nothing is written, and the
+    // transaction is still usable when the caller catches it (and rolls back when it does not).
+    const jobs = prepareJobs(config, checkJobs(queue, calls, at, subject, bulk, Date.now()), at, subject);
     const work = (async (): Promise<Array<OutboxJob | Job>> => {
-      const jobs = prepareJobs(config, checkJobs(queue, calls, at, subject, bulk, now), at, subject);
       if (jobs.length === 0) return [];
       let ids: string[];
       try {
@@ -90,8 +91,8 @@ function facade<Q extends Queue>(queue: Q, config: ResolvedFacadeOptions, bound:
       }
       return jobs.map((job, i) => outboxJob(job, ids[i]!, config.queueName));
     })();
-    // COMMIT waits for the write, and fails with it, unless nothing was written (bad input).
-    target.track(work.catch((error: unknown) => (isValidationError(error) ? undefined : Promise.reject(error))));
+    // COMMIT waits for the write, and fails with it (a payload over the outbox's limit included).
+    target.track(work);
     return reported(work.then(shape), target.tracked);
   }
 
@@ -101,9 +102,7 @@ function facade<Q extends Queue>(queue: Q, config: ResolvedFacadeOptions, bound:
     },
     addBulk(jobs: unknown) {
       if (!Array.isArray(jobs)) {
-        return Promise.reject(
-          new ValidationError(`${config.label}.addBulk(): invalid jobs`, [{ field: 'jobs', message: `must be an array of { name, data, opts? }, got ${show(jobs)}` }]),
-        );
+        throw new ValidationError(`${config.label}.addBulk(): invalid jobs`, [{ field: 'jobs', message: `must be an array of { name, data, opts? }, got ${show(jobs)}` }]);
       }
       const calls = jobs.map((job: unknown): JobCall => (isRecord(job) ? { name: job.name, data: job.data, opts: job.opts } : { name: undefined, data: job, opts: undefined }));
       return submit(calls, bulkPath, 'addBulk', (jobs) => jobs);
@@ -158,14 +157,14 @@ function sender(queue: Queue, config: ResolvedFacadeOptions) {
 }
 
 /**
- * The caller's promise of a write. A failure the transaction reports (a tracked write that did not
- * fail validation) is marked handled, so a call that is not awaited does not also raise an
+ * The caller's promise of a write. A failure the transaction reports (a tracked write) is marked
+ * handled, so a call that is not awaited does not also raise an
  * unhandled rejection; any other failure is left to the caller, as the wrapped queue's would be.
  */
 function reported<T>(work: Promise<T>, tracked: boolean): Promise<T> {
   const result: Promise<T> = new Promise((resolve, reject) => {
     work.then(resolve, (error: unknown) => {
-      if (tracked && !isValidationError(error)) result.catch(() => undefined);
+      if (tracked) result.catch(() => undefined);
       reject(error);
     });
   });
@@ -175,10 +174,6 @@ function reported<T>(work: Promise<T>, tracked: boolean): Promise<T> {
 function outboxJob(job: PreparedJob, messageId: string, queueName: string): OutboxJob {
   const id = job.opts.jobId ?? messageId;
   return Object.freeze({ id, name: job.name, data: job.data, opts: Object.freeze({ ...job.opts, jobId: id }), queueName, messageId });
-}
-
-function isValidationError(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === ErrorCode.Validation;
 }
 
 function isClass(value: Function): boolean {

@@ -169,28 +169,41 @@ describe('what the relay adds', () => {
 });
 
 describe('bad input', () => {
-  it('is refused naming the field, writes nothing and leaves the transaction usable', async () => {
+  it('is refused at the call naming the field, writes nothing and leaves the transaction usable', async () => {
     const w = await world();
     const cycle: Record<string, unknown> = { name: 'loop' };
     cycle.self = cycle;
-    const fields = async (call: Promise<unknown>): Promise<string[]> => {
-      const error = await call.then(() => undefined, (e: unknown) => e);
-      expect(error).toBeInstanceOf(ValidationError);
-      return (error as ValidationError).problems.map((p) => p.field);
+    const fields = (call: () => unknown): string[] => {
+      try {
+        call();
+      } catch (error) {
+        expect(error).toBeInstanceOf(ValidationError);
+        return (error as ValidationError).problems.map((p) => p.field);
+      }
+      throw new Error('expected the call to throw a ValidationError');
     };
     const kept = await withTransaction(pool, async () => {
-      expect(await fields(w.facade.add('big', { order: { total: 10n } }))).toEqual(['data.order.total']);
-      expect(await fields(w.facade.addBulk([{ name: 'ok', data: {} }, { name: 'loop', data: { items: [cycle] } }]))).toEqual(['jobs[1].data.items[0].self']);
-      expect(await fields(w.facade.add('every', {}, { repeat: { every: 1_000 }, jobId: '42' } as JobsOptions))).toEqual(['opts.repeat', 'opts.jobId']);
-      expect(await fields(w.facade.add('child', {}, { parent: { id: 'p', queue: 'bull:parents' } }))).toEqual(['opts.parent']);
-      expect(await fields(w.facade.add('odd', {}, { priority: 1.5, backoff: { type: 'fixed', jitter: 2 } }))).toEqual(['opts.priority', 'opts.backoff.jitter']);
-      const small = outboxQueue(w.queue, { outbox: createOutbox({ schema: w.schema, maxPayloadBytes: 64 }) });
-      expect(await fields(small.addBulk([{ name: 'ok', data: {} }, { name: 'large', data: 'x'.repeat(100) }]))).toEqual(['jobs[1].data']);
+      expect(fields(() => w.facade.add('big', { order: { total: 10n } }))).toEqual(['data.order.total']);
+      expect(fields(() => w.facade.addBulk([{ name: 'ok', data: {} }, { name: 'loop', data: { items: [cycle] } }]))).toEqual(['jobs[1].data.items[0].self']);
+      expect(fields(() => w.facade.add('every', {}, { repeat: { every: 1_000 }, jobId: '42' } as JobsOptions))).toEqual(['opts.repeat', 'opts.jobId']);
+      expect(fields(() => w.facade.add('child', {}, { parent: { id: 'p', queue: 'bull:parents' } }))).toEqual(['opts.parent']);
+      expect(fields(() => w.facade.add('odd', {}, { priority: 1.5, backoff: { type: 'fixed', jitter: 2 } }))).toEqual(['opts.priority', 'opts.backoff.jitter']);
       return w.facade.add('kept', { ok: true });
     });
     await jobIn(w.queue, kept.id);
     await waitFor('the outbox to be empty', async () => (await rowCount(pool, w.schema, 'outbox')) === 0);
     expect((await admin.jobs(w.queue.name)).map((job) => job.name)).toEqual(['kept']);
+  });
+
+  it('fails the transaction with a payload over the outbox limit, even when the call is not awaited', async () => {
+    const w = await world();
+    const small = outboxQueue(w.queue, { outbox: createOutbox({ schema: w.schema, maxPayloadBytes: 64 }) });
+    const error = await withTransaction(pool, async () => {
+      void small.addBulk([{ name: 'ok', data: {} }, { name: 'large', data: 'x'.repeat(100) }]);
+    }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).problems.map((p) => p.field)).toEqual(['jobs[1].data']);
+    expect(await rowCount(pool, w.schema, 'outbox')).toBe(0);
   });
 
   it('dead-letters, as permanent, a message whose route is for another transport', async () => {
