@@ -57,11 +57,16 @@ export function readDelivery(raw: ConsumeMessage): Delivery {
   };
 }
 
+/**
+ * postbox's own id first: a message sent through outboxChannel() keeps the caller's messageId
+ * property, which callers often reuse (an order id on several events); the inbox must not take
+ * those for duplicates. Then the property (other producers), then a hash of the content.
+ */
 function messageId(raw: ConsumeMessage, headers: Readonly<Record<string, string>>): string {
-  const fromProperty = nonEmpty(raw.properties.messageId);
-  if (fromProperty !== undefined) return fromProperty;
   const fromHeader = nonEmpty(headers[Header.MessageId]);
   if (fromHeader !== undefined) return fromHeader;
+  const fromProperty = nonEmpty(raw.properties.messageId);
+  if (fromProperty !== undefined) return fromProperty;
   const hash = createHash('sha256').update(raw.fields.routingKey).update(Buffer.of(0)).update(raw.content);
   return `sha256:${hash.digest('hex')}`;
 }

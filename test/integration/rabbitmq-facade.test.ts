@@ -164,12 +164,12 @@ describe('rabbitmq channel facade: publishes what the wrapped channel would have
     expect(direct[1]!.properties).toMatchObject({ deliveryMode: 2, priority: 7, messageId: 'message-1', userId: 'guest' });
     expect(direct[0]!.properties.contentType).toBeUndefined();
 
-    // Consumers and the inbox find postbox's identity: the id (the caller's messageId when set), the topic.
+    // Consumers and the inbox find postbox's identity: postbox's id (never the caller's reusable messageId), the topic.
     for (const [i, message] of relayed.entries()) {
       const delivery = readDelivery(message as never).message;
       const headers = message.properties.headers!;
       expect(headers['postbox-message-id'], `delivery ${i}`).toMatch(/^[0-9a-f-]{36}$/);
-      expect(delivery.id).toBe(message.properties.messageId ?? headers['postbox-message-id']);
+      expect(delivery.id).toBe(headers['postbox-message-id']);
       expect(delivery.topic).toBe(message.fields.routingKey);
       expect(headers['postbox-route']).toBeUndefined();
     }
