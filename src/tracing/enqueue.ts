@@ -7,9 +7,18 @@ import { context, isSpanContextValid, propagation, trace } from '@opentelemetry/
 
 /**
  * The headers the registered propagator writes for the active context, or undefined when no
- * valid span is active (one lookup, no allocation) or the propagator writes nothing.
+ * valid span is active (one lookup, no allocation) or the propagator writes nothing. Never
+ * throws: a broken custom propagator costs the trace, never the enqueue.
  */
 export function activeTraceHeaders(): Readonly<Record<string, string>> | undefined {
+  try {
+    return injectActive();
+  } catch {
+    return undefined;
+  }
+}
+
+function injectActive(): Readonly<Record<string, string>> | undefined {
   const active = context.active();
   const spanContext = trace.getSpan(active)?.spanContext();
   if (spanContext === undefined || !isSpanContextValid(spanContext)) return undefined;

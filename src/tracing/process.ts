@@ -17,7 +17,22 @@ export interface ProcessSpan {
   end(outcome: 'ack' | 'retry' | 'dead', error?: Error): void;
 }
 
+/** A process span that does nothing: what runHandler gets when a propagator or tracer throws. */
+const UNTRACED: ProcessSpan = { run: (fn) => fn(), end: () => undefined };
+
+/**
+ * Never throws: a broken custom propagator or tracer costs the trace, never the delivery
+ * (runHandler promises it never throws).
+ */
 export function startProcessSpan(message: ConsumedMessage, consume: ConsumeContext): ProcessSpan {
+  try {
+    return startTracedProcess(message, consume);
+  } catch {
+    return UNTRACED;
+  }
+}
+
+function startTracedProcess(message: ConsumedMessage, consume: ConsumeContext): ProcessSpan {
   // Not the ambient context: a broker client's callback may run in whatever context the consumer was started in.
   const parent = propagation.extract(ROOT_CONTEXT, message.headers ?? {});
   const span: Span = postboxTracer().startSpan(`process ${message.topic}`, { kind: SpanKind.CONSUMER, attributes: processAttributes(message, consume) }, parent);
@@ -25,9 +40,13 @@ export function startProcessSpan(message: ConsumedMessage, consume: ConsumeConte
   return {
     run: (fn) => context.with(active, fn),
     end(outcome, error) {
-      if (span.isRecording()) span.setAttribute(Attr.Outcome, outcome);
-      if (error !== undefined) failSpan(span, error);
-      span.end();
+      try {
+        if (span.isRecording()) span.setAttribute(Attr.Outcome, outcome);
+        if (error !== undefined) failSpan(span, error);
+        span.end();
+      } catch {
+        // a broken tracer costs the span, never the delivery
+      }
     },
   };
 }

@@ -18,8 +18,20 @@ export interface PublishSpans {
   end(outcome: readonly PublishResult[] | Error): void;
 }
 
-/** Starts the send spans of a chunk; undefined when no message of it carries a trace context. */
+/**
+ * Starts the send spans of a chunk; undefined when no message of it carries a trace context.
+ * Never throws: a broken custom propagator or tracer costs the trace (the chunk goes out as
+ * stored), never the publish.
+ */
 export function startPublishSpans(system: string, chunk: readonly OutboxMessage[]): PublishSpans | undefined {
+  try {
+    return startTracedChunk(system, chunk);
+  } catch {
+    return undefined;
+  }
+}
+
+function startTracedChunk(system: string, chunk: readonly OutboxMessage[]): PublishSpans | undefined {
   const fields = propagation.fields();
   if (fields.length === 0) return undefined;
   let messages: OutboxMessage[] | undefined;
@@ -46,10 +58,14 @@ export function startPublishSpans(system: string, chunk: readonly OutboxMessage[
     end(outcome) {
       started.forEach((span, index) => {
         if (span === undefined) return;
-        const result = outcome instanceof Error ? { ok: false as const, error: outcome } : outcome[index];
-        if (result === undefined) failSpan(span, new Error('the transport returned no result for this message'));
-        else if (!result.ok) failSpan(span, result.error);
-        span.end();
+        try {
+          const result = outcome instanceof Error ? { ok: false as const, error: outcome } : outcome[index];
+          if (result === undefined) failSpan(span, new Error('the transport returned no result for this message'));
+          else if (!result.ok) failSpan(span, result.error);
+          span.end();
+        } catch {
+          // a broken tracer costs the span, never the settlement
+        }
       });
     },
   };
