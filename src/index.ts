@@ -1,7 +1,7 @@
 // The public surface of postbox. Explicit named exports only.
 
 // Producing: the outbox
-export { createOutbox, defaultOutbox, enqueue, enqueueRouted, OUTBOX_DEFAULTS } from './outbox/enqueue.js';
+export { createOutbox, defaultOutbox, enqueue, enqueueRouted, isOutbox, OUTBOX_DEFAULTS } from './outbox/enqueue.js';
 export type { Outbox, OutboxOptions } from './outbox/enqueue.js';
 export { ContentType, Header } from './message.js';
 export type { Envelope, MessageInput, OutboxMessage } from './message.js';

@@ -5,8 +5,8 @@
 import type { JobsOptions, Queue } from 'bullmq';
 import { ConfigError, ValidationError } from '../../src/errors.js';
 import { OutsideTransaction } from '../../src/facade/scope.js';
-import { defaultOutbox, type Outbox } from '../../src/outbox/enqueue.js';
-import { compileRetryPolicies } from '../../src/retry/policy.js';
+import type { Outbox } from '../../src/outbox/enqueue.js';
+import { checkFacadeCommon, FACADE_COMMON_FIELDS } from '../shared/facade-options.js';
 import type { RetryPolicy, RetryPolicyInput } from '../../src/retry/types.js';
 import { topicProblem } from '../../src/topic.js';
 import { prefixOf } from './job-route.js';
@@ -21,7 +21,7 @@ export interface OutboxQueueOptions {
    * nothing; 'send' adds through the wrapped queue at once (no outbox), retrying under `retry`.
    */
   readonly outsideTransaction?: OutsideTransaction;
-  /** The retry policy of direct sending (outsideTransaction: 'send'). Default: postbox's default policy. */
+  /** The retry policy of direct sending (outsideTransaction: 'send'), over DIRECT_SEND_POLICY (5 attempts, 100 ms doubling to 2 s). */
   readonly retry?: RetryPolicyInput;
   /**
    * The postbox topic of a job: the relay's retry policies, dead letters and status go by it.
@@ -47,7 +47,7 @@ export interface ResolvedFacadeOptions {
   readonly label: string;
 }
 
-const FIELDS = ['outbox', 'outsideTransaction', 'retry', 'topic', 'key'];
+const FIELDS = [...FACADE_COMMON_FIELDS, 'topic', 'key'];
 const SUBJECT = 'outboxQueue options';
 
 /**
@@ -62,14 +62,10 @@ export function resolveFacadeOptions(queue: unknown, input: unknown): ResolvedFa
   const options = input ?? {};
   if (!isRecord(options)) throw new ConfigError(SUBJECT, [...problems, { field: 'options', message: `must be an object, got ${show(options)}` }]);
   checkKnownFields(options, FIELDS, '', problems);
-  const isOutbox = (v: unknown): boolean => isRecord(v) && typeof v.enqueue === 'function' && typeof v.schema === 'string';
-  checkOptional(options.outbox, isOutbox, 'must be an outbox from createOutbox({ schema })', 'outbox', problems);
-  const modes: unknown[] = Object.values(OutsideTransaction);
-  checkOptional(options.outsideTransaction, (v) => modes.includes(v), `must be ${modes.map((m) => `'${String(m)}'`).join(' or ')}`, 'outsideTransaction', problems);
-  const retryPolicy = checkRetry(options, problems);
+  const common = checkFacadeCommon(options, problems);
   checkOptional(options.topic, isFunction, 'must be a function (queueName, jobName) => topic', 'topic', problems);
   checkOptional(options.key, isFunction, 'must be a function (jobName, data, opts) => key | null', 'key', problems);
-  if (problems.length > 0 || retryPolicy === undefined) throw new ConfigError(SUBJECT, problems);
+  if (problems.length > 0 || common === undefined) throw new ConfigError(SUBJECT, problems);
 
   const { name } = queue as Queue;
   const label = `outboxQueue(${JSON.stringify(name)})`;
@@ -87,26 +83,11 @@ export function resolveFacadeOptions(queue: unknown, input: unknown): ResolvedFa
     }
   }
   return Object.freeze({
-    outbox: (options.outbox as Outbox | undefined) ?? defaultOutbox(),
-    outsideTransaction: (options.outsideTransaction as OutsideTransaction | undefined) ?? OutsideTransaction.Error,
-    retryPolicy,
+    ...common,
     topic: (options.topic as ResolvedFacadeOptions['topic'] | undefined) ?? ((queueName: string) => queueName),
     key: options.key as OutboxQueueOptions['key'],
     queueName: name,
     prefix: prefixOf(queue as Queue),
     label,
   });
-}
-
-function checkRetry(options: Record<string, unknown>, problems: Problems): RetryPolicy | undefined {
-  if (options.retry !== undefined && options.outsideTransaction !== OutsideTransaction.Send) {
-    problems.push({ field: 'retry', message: "applies only to direct sending; set outsideTransaction: 'send', or remove it" });
-  }
-  try {
-    return compileRetryPolicies(options.retry === undefined ? undefined : { default: options.retry as RetryPolicyInput }).default;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems.map((p) => ({ ...p, field: p.field.replace(/^policies\.default/, 'retry') })));
-    return undefined;
-  }
 }

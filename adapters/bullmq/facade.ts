@@ -76,7 +76,8 @@ function facade<Q extends Queue>(queue: Q, config: ResolvedFacadeOptions, bound:
     const target = facadeTarget(bound);
     if (target === undefined) {
       if (config.outsideTransaction === OutsideTransaction.Send) return direct(calls, at, subject, bulk).then(shape);
-      return Promise.reject(new NoTransactionError(call));
+      // Thrown at the call, like bad input: a programming error must not hide in a promise nobody awaits.
+      throw new NoTransactionError(call);
     }
     // Bad input throws here, at the call, like the other wrappers: nothing is written, and the
     // transaction is still usable when the caller catches it (and rolls back when it does not).

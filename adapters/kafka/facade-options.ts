@@ -4,8 +4,8 @@
  */
 import { ConfigError, type Problem } from '../../src/errors.js';
 import { OutsideTransaction } from '../../src/facade/scope.js';
-import { defaultOutbox, type Outbox } from '../../src/outbox/enqueue.js';
-import { compileRetryPolicies } from '../../src/retry/policy.js';
+import type { Outbox } from '../../src/outbox/enqueue.js';
+import { checkFacadeCommon, FACADE_COMMON_FIELDS } from '../shared/facade-options.js';
 import type { RetryPolicy, RetryPolicyInput } from '../../src/retry/types.js';
 import { checkKnownFields, isRecord, show } from './validation.js';
 
@@ -18,7 +18,7 @@ export interface OutboxProducerOptions {
    * producer at once, retrying under `retry` (no outbox row: a crash can lose the message).
    */
   readonly outsideTransaction?: OutsideTransaction;
-  /** Only with outsideTransaction 'send': the retry policy of direct sends (default: the default policy). */
+  /** Only with outsideTransaction 'send': the retry policy of direct sends, over DIRECT_SEND_POLICY (5 attempts, 100 ms doubling to 2 s). */
   readonly retry?: RetryPolicyInput;
   /**
    * The postbox topic of a Kafka topic (retry policies, dead letters and the relay's metrics use
@@ -39,9 +39,8 @@ export interface SendingProducer {
   sendBatch(batch: never): Promise<unknown>;
 }
 
-const FIELDS = ['outbox', 'outsideTransaction', 'retry', 'topic'];
+const FIELDS = [...FACADE_COMMON_FIELDS, 'topic'];
 const SUBJECT = 'kafka producer facade options';
-const MODES: readonly string[] = Object.values(OutsideTransaction);
 
 export function resolveFacadeOptions(producer: unknown, input: unknown): ResolvedFacadeOptions {
   const problems: Problem[] = [];
@@ -54,37 +53,17 @@ export function resolveFacadeOptions(producer: unknown, input: unknown): Resolve
   }
   const options = (input ?? {}) as Record<string, unknown>;
   checkKnownFields(options, FIELDS, '', problems);
-  const { outbox, outsideTransaction, retry, topic } = options;
-  if (outbox !== undefined && !(isRecord(outbox) && typeof outbox.enqueue === 'function' && typeof outbox.schema === 'string')) {
-    problems.push({ field: 'outbox', message: `must be an outbox from createOutbox({ schema }), got ${show(outbox)}` });
-  }
-  if (outsideTransaction !== undefined && !MODES.includes(outsideTransaction as string)) {
-    problems.push({ field: 'outsideTransaction', message: `must be one of ${MODES.map((m) => `'${m}'`).join(', ')}, got ${show(outsideTransaction)}` });
-  }
-  const direct = outsideTransaction === OutsideTransaction.Send;
-  if (retry !== undefined && !direct) {
-    problems.push({ field: 'retry', message: `applies only with outsideTransaction: 'send' (inside a transaction the relay's policies apply); remove it or set outsideTransaction` });
-  }
-  const policy = direct ? compileRetry(retry, problems) : undefined;
+  const { topic } = options;
+  const common = checkFacadeCommon(options, problems);
   if (topic !== undefined && typeof topic !== 'function') {
     problems.push({ field: 'topic', message: `must be a function (kafkaTopic) => postbox topic, got ${show(topic)}` });
   }
-  if (problems.length > 0) throw new ConfigError(SUBJECT, problems);
+  if (problems.length > 0 || common === undefined) throw new ConfigError(SUBJECT, problems);
   return Object.freeze({
-    outbox: (outbox as Outbox | undefined) ?? defaultOutbox(),
-    direct: policy,
+    outbox: common.outbox,
+    direct: common.outsideTransaction === OutsideTransaction.Send ? common.retryPolicy : undefined,
     topic: (topic as ((kafkaTopic: string) => string) | undefined) ?? ((kafkaTopic: string) => kafkaTopic),
   });
-}
-
-function compileRetry(retry: unknown, problems: Problem[]): RetryPolicy | undefined {
-  try {
-    return compileRetryPolicies({ default: retry as RetryPolicyInput | undefined }).default;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) problems.push({ ...problem, field: problem.field.replace(/^policies\.default/, 'retry') });
-    return undefined;
-  }
 }
 
 function isSendingProducer(value: unknown): value is SendingProducer {

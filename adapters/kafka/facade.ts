@@ -8,7 +8,7 @@
  * Where a call writes: the transaction bound with .using(tx), else the ambient one of
  * withTransaction / inTransaction (src/db/ambient.ts), whose COMMIT waits for the write even when
  * the call is not awaited, and fails if it failed. Outside any transaction: a NoTransactionError
- * rejection, or with { outsideTransaction: 'send' } the wrapped producer's own send, retried
+ * thrown at the call, or with { outsideTransaction: 'send' } the wrapped producer's own send, retried
  * (src/facade/direct.ts).
  *
  * Bad input (facade-input.ts) throws a ValidationError at the call, before any SQL. Only a value
@@ -16,7 +16,7 @@
  * write, fails the transaction.
  */
 import type { Queryable } from '../../src/db/queryable.js';
-import { ConfigError, ValidationError } from '../../src/errors.js';
+import { ValidationError } from '../../src/errors.js';
 import { sendWithRetries } from '../../src/facade/direct.js';
 import { facadeTarget, NoTransactionError } from '../../src/facade/scope.js';
 import { enqueueRouted } from '../../src/outbox/enqueue.js';
@@ -71,7 +71,8 @@ export function outboxProducer<P extends SendingProducer>(producer: P, options?:
 function call(config: ResolvedFacadeOptions, producer: SendingProducer, method: Method, input: unknown, tx: Queryable | undefined): Promise<unknown> {
   const target = facadeTarget(tx);
   if (target === undefined) {
-    if (config.direct === undefined) return Promise.reject(new NoTransactionError(`producer.${method}()`));
+    // Thrown at the call, like bad input: a programming error must not hide in a promise nobody awaits.
+    if (config.direct === undefined) throw new NoTransactionError(`producer.${method}()`);
     const send = producer[method] as (input: unknown) => Promise<unknown>;
     return sendWithRetries(() => send.call(producer, input), config.direct);
   }
@@ -109,7 +110,7 @@ function renamed(error: ValidationError, method: Method, rows: FacadeWrite): Val
 
 function checkTransaction(tx: unknown): Queryable {
   if (typeof tx === 'object' && tx !== null && typeof (tx as Partial<Queryable>).query === 'function') return tx as Queryable;
-  throw new ConfigError('kafka producer facade using(tx)', [
+  throw new ValidationError('kafka producer facade using(tx)', [
     { field: 'tx', message: 'must be a connection with an open transaction (pg PoolClient or Client after BEGIN, or any object with query(text, values))' },
   ]);
 }

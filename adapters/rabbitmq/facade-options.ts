@@ -5,9 +5,9 @@
 import type { Options } from 'amqplib';
 import { ConfigError } from '../../src/errors.js';
 import { OutsideTransaction } from '../../src/facade/scope.js';
-import { defaultOutbox, enqueueRouted, type Outbox } from '../../src/outbox/enqueue.js';
-import { compileRetryPolicies } from '../../src/retry/policy.js';
+import type { Outbox } from '../../src/outbox/enqueue.js';
 import type { RetryPolicy, RetryPolicyInput } from '../../src/retry/types.js';
+import { checkFacadeCommon, FACADE_COMMON_FIELDS } from '../shared/facade-options.js';
 import { checkKnownFields, checkOptional, isFunction, isRecord, show, type Problems } from './validation.js';
 
 export interface OutboxChannelOptions {
@@ -19,7 +19,7 @@ export interface OutboxChannelOptions {
    * nacks under `retry`.
    */
   readonly outsideTransaction?: OutsideTransaction;
-  /** The retry policy of direct sending (outsideTransaction: 'send'). Default: postbox's default policy. */
+  /** The retry policy of direct sending (outsideTransaction: 'send'), over DIRECT_SEND_POLICY (5 attempts, 100 ms doubling to 2 s). */
   readonly retry?: RetryPolicyInput;
   /**
    * The postbox topic of a message: the relay's retry policies and dead-letter filters match it.
@@ -41,7 +41,7 @@ export interface ResolvedFacadeOptions {
   readonly key: OutboxChannelOptions['key'];
 }
 
-const FIELDS = ['outbox', 'outsideTransaction', 'retry', 'topic', 'key'];
+const FIELDS = [...FACADE_COMMON_FIELDS, 'topic', 'key'];
 const SUBJECT = 'outboxChannel options';
 
 /** Checks the wrapped channel and the options; throws ConfigError listing every problem. */
@@ -54,9 +54,7 @@ export function resolveFacadeOptions(channel: unknown, input: unknown): Resolved
   const options = input ?? {};
   if (!isRecord(options)) throw new ConfigError(SUBJECT, [...problems, { field: 'options', message: `must be an object, got ${show(options)}` }]);
   checkKnownFields(options, FIELDS, '', problems);
-  checkOptional(options.outbox, isOutbox, 'must be an outbox from createOutbox({ schema })', 'outbox', problems);
-  const modes: unknown[] = Object.values(OutsideTransaction);
-  checkOptional(options.outsideTransaction, (v) => modes.includes(v), `must be ${modes.map((m) => `'${String(m)}'`).join(' or ')}`, 'outsideTransaction', problems);
+  const common = checkFacadeCommon(options, problems);
   if (options.outsideTransaction === OutsideTransaction.Send && isChannel && typeof channel.waitForConfirms !== 'function') {
     problems.push({
       field: 'outsideTransaction',
@@ -65,39 +63,12 @@ export function resolveFacadeOptions(channel: unknown, input: unknown): Resolved
         "connection.createConfirmChannel(), or keep the default 'error'",
     });
   }
-  const retryPolicy = checkRetry(options, problems);
   checkOptional(options.topic, isFunction, 'must be a function (exchange, routingKey) => topic', 'topic', problems);
   checkOptional(options.key, isFunction, 'must be a function (exchange, routingKey, content, options) => key | null', 'key', problems);
-  if (problems.length > 0 || retryPolicy === undefined) throw new ConfigError(SUBJECT, problems);
+  if (problems.length > 0 || common === undefined) throw new ConfigError(SUBJECT, problems);
   return Object.freeze({
-    outbox: (options.outbox as Outbox | undefined) ?? defaultOutbox(),
-    outsideTransaction: (options.outsideTransaction as OutsideTransaction | undefined) ?? OutsideTransaction.Error,
-    retryPolicy,
+    ...common,
     topic: options.topic as OutboxChannelOptions['topic'],
     key: options.key as OutboxChannelOptions['key'],
   });
-}
-
-/** An outbox made by createOutbox(): enqueueRouted() refuses any other at once (an empty call touches no database). */
-function isOutbox(value: unknown): boolean {
-  if (!isRecord(value)) return false;
-  try {
-    void enqueueRouted(value as unknown as Outbox, { query: () => Promise.reject(new Error('unused')) }, [], []);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function checkRetry(options: Record<string, unknown>, problems: Problems): RetryPolicy | undefined {
-  if (options.retry !== undefined && options.outsideTransaction !== OutsideTransaction.Send) {
-    problems.push({ field: 'retry', message: "applies only to direct sending; set outsideTransaction: 'send', or remove it" });
-  }
-  try {
-    return compileRetryPolicies(options.retry === undefined ? undefined : { default: options.retry as RetryPolicyInput }).default;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems.map((p) => ({ ...p, field: p.field.replace(/^policies\.default/, 'retry') })));
-    return undefined;
-  }
 }

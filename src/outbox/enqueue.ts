@@ -98,6 +98,11 @@ function withTrace(prepared: readonly PreparedMessage[], trace: Readonly<Record<
   });
 }
 
+/** True for an outbox made by createOutbox() (the only kind enqueueRouted() accepts). */
+export function isOutbox(value: unknown): value is Outbox {
+  return typeof value === 'object' && value !== null && routedEnqueuers.has(value as Outbox);
+}
+
 /** The outbox enqueue() uses when no options are given. */
 export function defaultOutbox(): Outbox {
   return (sharedDefault ??= createOutbox());
