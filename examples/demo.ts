@@ -12,12 +12,22 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// Ctrl+C ends the story early but still removes what it created on the services; a second one exits at once.
+const interrupt = new AbortController();
+const onSignal = (): void => {
+  if (interrupt.signal.aborted) process.exit(1);
+  interrupt.abort();
+};
+process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+
 try {
-  await runDemo(demoOptionsFromEnv(process.env));
+  await runDemo({ ...demoOptionsFromEnv(process.env), signal: interrupt.signal });
 } catch (error) {
   process.stderr.write(`demo failed: ${redactText((error as Error).message ?? String(error))}\n`);
   if (error instanceof DemoError) process.stderr.write(`${error.hint}\n`);
   process.exitCode = 1;
+} finally {
+  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
 }
 // Everything is closed by now; should a client library still hold a handle open, do not hang on it.
 setTimeout(() => process.exit(), 5_000).unref();

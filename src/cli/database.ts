@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ConfigError, isPostboxError } from '../errors.js';
+import { ConfigError, isPostboxError, type Problem } from '../errors.js';
 import { redactText, redactUrl } from '../redact.js';
 import { CommandFailure, UsageError } from './args.js';
 import { CONFIG_SUBJECT } from './config/resolve.js';
@@ -14,13 +14,25 @@ export interface Database {
 
 export const DATABASE_HINT = 'pass --database-url, set DATABASE_URL, or add database.url to postbox.config.json (e.g. postgres://user:password@db.internal:5432/app)';
 
+/** Problems that may hide a database URL: a config file that could not be read, a bad database section. */
+const URL_MAY_BE_IN = new Set(['database.url', 'database', '(config file)', '--config', 'POSTBOX_CONFIG']);
+
+/**
+ * The configuration problem of a command that needs a database and was given none, to list with
+ * the others; none when `found` has a problem that may be where the URL is.
+ */
+export function databaseUrlProblems(config: CliConfig, found: readonly Problem[] = []): Problem[] {
+  if (config.database.url !== undefined || found.some((p) => URL_MAY_BE_IN.has(p.field))) return [];
+  return [{ field: 'database.url', message: `is required: ${DATABASE_HINT}` }];
+}
+
 /**
  * A pool on the configured database. The URL is required: a ConfigError (exit 2) names how to
  * give it. pg is loaded here, not at start-up: help and usage errors need no driver.
  */
 export async function openDatabase(config: CliConfig, options: { max?: number; connectTimeoutMs?: number } = {}): Promise<Database> {
   const url = config.database.url;
-  if (url === undefined) throw new ConfigError(CONFIG_SUBJECT, [{ field: 'database.url', message: `is required: ${DATABASE_HINT}` }]);
+  if (url === undefined) throw new ConfigError(CONFIG_SUBJECT, databaseUrlProblems(config));
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 4, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000 });
   pool.on('error', () => {

@@ -25,6 +25,7 @@ message dead-lettered, fixed and replayed. Without a database URL it uses an emb
 (PGlite); without a broker, an in-process one. The flags override DATABASE_URL,
 POSTBOX_RABBITMQ_URL, POSTBOX_KAFKA_BROKERS and POSTBOX_REDIS_URL (a broker flag replaces every
 broker variable). The config file is not read. --json: the result on stdout, the story on stderr.
+Ctrl+C stops it early and still removes what it created on the services (exit 1).
 
 Exit codes: 0 the demo ran through, 1 it failed, 2 bad usage.
 `,
@@ -42,10 +43,23 @@ Exit codes: 0 the demo ran through, 1 it failed, 2 bad usage.
     // Loaded only here: the demo brings PGlite and the in-process broker.
     const demo = await import('../demo/index.js');
     const options = demo.demoOptionsFromEnv(demoEnv(flags, env));
-    // With --json the timeline goes to stderr, so that stdout holds only the result.
-    const result = await demo.runDemo(json ? { ...options, write: (line) => process.stderr.write(`${line}\n`) } : options);
-    if (json) printJson(result);
-    return ExitCode.Ok;
+    // Ctrl+C ends the story early but still removes what it created on the services; a second one exits at once.
+    const interrupt = new AbortController();
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (interrupt.signal.aborted) process.exit(ExitCode.Failure);
+      process.stderr.write(`postbox demo: ${signal}: stopping, and removing what the demo created (send it again to exit at once)\n`);
+      interrupt.abort();
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    try {
+      // With --json the timeline goes to stderr, so that stdout holds only the result.
+      const write = json ? { write: (line: string) => void process.stderr.write(`${line}\n`) } : {};
+      const result = await demo.runDemo({ ...options, ...write, signal: interrupt.signal });
+      if (json) printJson(result);
+      return ExitCode.Ok;
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    }
   },
 };
 

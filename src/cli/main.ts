@@ -13,7 +13,7 @@ import { loadInputs } from './config/load.js';
 import { CONFIG_SUBJECT, resolveConfig } from './config/resolve.js';
 import { LOG_LEVELS } from './config/types.js';
 import { redactText } from '../redact.js';
-import { errorText } from './database.js';
+import { databaseUrlProblems, errorText } from './database.js';
 import { createCliLogger } from './logger.js';
 import { closest, groupUsage, overview } from './usage.js';
 
@@ -66,7 +66,9 @@ async function prepare(command: Command, flags: Flags, positionals: readonly str
     mode === 'none'
       ? resolveConfig({ flags: { 'log-level': flags['log-level'] }, env: { POSTBOX_LOG_LEVEL: env.POSTBOX_LOG_LEVEL } })
       : resolveConfig({ flags, env, ...(inputs.file && { file: inputs.file }), ...(inputs.policies && { policies: inputs.policies }) });
-  const problems = [...inputs.problems, ...resolved.problems];
+  // Every strict command works on the database: a missing URL is listed with the other problems.
+  const found = [...inputs.problems, ...resolved.problems];
+  const problems = mode === 'strict' ? [...found, ...databaseUrlProblems(resolved.config, found)] : found;
   if (mode !== 'lenient' && problems.length > 0) throw new ConfigError(CONFIG_SUBJECT, problems);
   const wanted = resolved.config.logLevel;
   const level: LogLevel = wanted !== undefined && LOG_LEVELS.includes(wanted) ? wanted : command.defaultLogLevel ?? 'warn';

@@ -5,7 +5,7 @@ import type { Relay } from '../relay/relay.js';
 import { COMMON_FLAGS, ExitCode, RELAY_FLAGS, TRANSPORT_FLAGS } from './args.js';
 import type { Command } from './command.js';
 import { CONFIG_SUBJECT } from './config/resolve.js';
-import { explainDatabaseError, openDatabase } from './database.js';
+import { databaseUrlProblems, explainDatabaseError, openDatabase } from './database.js';
 import { printJson, printLine } from './output.js';
 import { createTransport } from './transport.js';
 
@@ -38,7 +38,7 @@ Exit codes: 0 stopped by a signal after a graceful stop, 1 failed to start or fo
   config: 'lenient',
   async run({ config, resolved, loadProblems, logger, json }) {
     const made = await createTransport(config, resolved.labels, logger);
-    const problems = [...loadProblems, ...resolved.problems, ...('problems' in made ? made.problems : [])];
+    const problems = [...loadProblems, ...resolved.problems, ...databaseUrlProblems(config, resolved.problems), ...('problems' in made ? made.problems : [])];
     if (problems.length > 0 || 'problems' in made) {
       if ('transport' in made) await made.transport.close().catch(() => undefined);
       throw new ConfigError(CONFIG_SUBJECT, problems);
@@ -59,11 +59,14 @@ Exit codes: 0 stopped by a signal after a graceful stop, 1 failed to start or fo
       await db.pool.end().catch(() => undefined);
     };
     try {
-      await relay.start();
+      // Metrics first: they must see what start() reports (a broker unreachable at start makes
+      // /readyz and postbox_relay_transport_available say so), and a port in use stops us before
+      // the relay registers.
       if (config.metrics.port !== undefined) {
         const { startMetricsServer } = await import('../metrics/index.js');
         metrics = await startMetricsServer({ relay, pool: db.pool, schema: db.schema, port: config.metrics.port, ...(config.metrics.host !== undefined && { host: config.metrics.host }), logger });
       }
+      await relay.start();
     } catch (error) {
       await shutdown().catch(() => undefined);
       throw explainDatabaseError(error, db);

@@ -48,7 +48,7 @@ export async function createTransport(config: CliConfig, labels: Labels, logger:
       return {
         problems: error.problems.map((problem) => {
           const field = problem.field === 'options' ? 'transport' : `transport.${problem.field}`;
-          const label = labels.get(field);
+          const label = labelOf(labels, field);
           return { field, message: label === undefined ? problem.message : `${problem.message} (${label})` };
         }),
       };
@@ -57,6 +57,17 @@ export async function createTransport(config: CliConfig, labels: Labels, logger:
       return { problems: [{ field: 'transport.type', message: `${chosen.type} needs ${PEER_PACKAGES[chosen.type]}: npm install ${PEER_PACKAGES[chosen.type]} (${redactText((error as Error).message)})` }] };
     }
     throw error;
+  }
+}
+
+/** The label of the field, or of the option it is part of ("transport.brokers[0]" -> "transport.brokers"). */
+function labelOf(labels: Labels, field: string): string | undefined {
+  for (let path = field; ; ) {
+    const label = labels.get(path);
+    if (label !== undefined) return label;
+    const cut = Math.max(path.lastIndexOf('.'), path.lastIndexOf('['));
+    if (cut <= 'transport'.length) return undefined;
+    path = path.slice(0, cut);
   }
 }
 

@@ -12,6 +12,11 @@ export interface DemoOptions {
   readonly broker?: DemoBrokerOptions;
   /** Where timeline lines go (without a newline). Default: process.stdout. */
   readonly write?: (line: string) => void;
+  /**
+   * Ends the story early (wire it to Ctrl+C): runDemo stops at the next step, still removes what
+   * it created on the services, and rejects with a DemoError.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface DemoResult {

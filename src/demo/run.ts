@@ -34,23 +34,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const run = randomBytes(3).toString('hex');
   const real = options.databaseUrl !== undefined || options.broker !== undefined;
   const timeoutMs = real ? 60_000 : 15_000;
+  const abort = options.signal;
 
   say('demo', 'postbox: transactional outbox, relay, consumer with inbox, retries, dead letters, replay');
   const db = await failAs(options.databaseUrl === undefined ? 'pglite' : 'postgres', () => openDemoDatabase(options.databaseUrl, run));
   let broker: DemoBroker | undefined;
   let finished = false;
   try {
+    abort?.throwIfAborted();
     const { applied } = await failAs(db.kind, () => migrate(db.pool, { schema: db.schema }));
     await db.pool.query(`CREATE TABLE "${db.schema}".orders (id text PRIMARY KEY, amount text NOT NULL)`);
     await db.pool.query(`CREATE TABLE "${db.schema}".invoices (order_id text PRIMARY KEY, amount numeric NOT NULL)`);
     say('database', `${db.label}: ${applied.length} migrations applied, tables orders and invoices`);
 
+    abort?.throwIfAborted();
     const type = options.broker?.type;
     const opened = await failAs(type, () => openDemoBroker(options.broker, { run, policies: DEMO_POLICIES }));
     broker = guarded(opened, type);
     say('broker', opened.label);
 
-    const outcome = await runScenario(db, broker, say, timeoutMs);
+    abort?.throwIfAborted();
+    const outcome = await runScenario(db, broker, say, timeoutMs, abort);
     finished = true;
     return {
       database: db.kind,
@@ -60,6 +64,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       outcome,
     };
   } catch (error) {
+    if (abort?.aborted) {
+      const removed = real ? 'what it had created on the services is removed' : 'nothing of it is kept';
+      throw new DemoError('interrupted before the end of the story', `${removed}; run it again to see it all`, { cause: error });
+    }
     if (error instanceof DemoError) throw error;
     throw new DemoError((error as Error).message, 'the timeline above shows how far the story got', { cause: error });
   } finally {

@@ -25,10 +25,10 @@ export const DEMO_POLICIES: RetryPoliciesInput = {
 };
 const TOPIC = 'orders.paid';
 
-export async function runScenario(db: DemoDatabase, broker: DemoBroker, say: Timeline['say'], timeoutMs: number): Promise<DemoResult['outcome']> {
+export async function runScenario(db: DemoDatabase, broker: DemoBroker, say: Timeline['say'], timeoutMs: number, abort?: AbortSignal): Promise<DemoResult['outcome']> {
   const { pool, schema } = db;
   const count = async (table: string): Promise<number> => Number((await pool.query(`SELECT count(*) AS n FROM "${schema}".${table}`)).rows[0].n);
-  const signals = createSignals(timeoutMs);
+  const signals = createSignals(timeoutMs, abort);
   const orderOf = new Map<string, string>(); // message id -> order id
   let duplicatesSkipped = 0;
   let deadLettered = 0;
@@ -71,6 +71,7 @@ export async function runScenario(db: DemoDatabase, broker: DemoBroker, say: Tim
   say('relay', 'started');
 
   try {
+    abort?.throwIfAborted();
     const outbox = createOutbox({ schema });
     const placeOrder = (orderId: string, amount: number | string, fail?: string): Promise<string> =>
       withTransaction(pool, async (tx) => {
@@ -93,21 +94,23 @@ export async function runScenario(db: DemoDatabase, broker: DemoBroker, say: Tim
     await signals.wait('invoice:o-1', 'invoice for o-1');
     await signals.wait('dead:o-3', 'dead letter for o-3');
 
+    abort?.throwIfAborted();
     billing.deployFix();
     say('ops', `fix deployed (billing reads amounts in words); replaying the dead letter ${shortId(poison)}, same id`);
     const replayed = await broker.replayDeadLetters();
     if (replayed !== 1) throw new Error(`demo: replay moved ${replayed} dead letters, expected 1`);
     await signals.wait('invoice:o-3', 'invoice for the replayed o-3');
 
+    abort?.throwIfAborted();
     await outbox.enqueue(pool, { id: first, topic: TOPIC, key: 'o-1', payload: { orderId: 'o-1', amount: 42 } });
     say('producer', `o-1: its event enqueued again with the same id, as a relay that crashed before recording the publish would resend it`);
     if (broker.dropsRepublished !== undefined) {
-      await until('the relay to publish the copy', async () => (await count('outbox')) === 0, timeoutMs);
+      await until('the relay to publish the copy', async () => (await count('outbox')) === 0, timeoutMs, abort);
       say('broker', broker.dropsRepublished);
     } else {
       await signals.wait('duplicate', 'duplicate delivery of o-1');
     }
-    await until('an empty outbox', async () => (await count('outbox')) === 0, timeoutMs);
+    await until('an empty outbox', async () => (await count('outbox')) === 0, timeoutMs, abort);
     const outcome = {
       orders: await count('orders'),
       invoices: await count('invoices'),

@@ -4,7 +4,7 @@ export interface Signals {
   wait(name: string, what: string): Promise<void>;
 }
 
-export function createSignals(timeoutMs: number): Signals {
+export function createSignals(timeoutMs: number, abort?: AbortSignal): Signals {
   const fired = new Set<string>();
   const waiters = new Map<string, Array<() => void>>();
   return {
@@ -15,11 +15,21 @@ export function createSignals(timeoutMs: number): Signals {
     },
     wait(name, what) {
       if (fired.has(name)) return Promise.resolve();
+      if (abort?.aborted) return Promise.reject(abort.reason);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`demo: no ${what} within ${timeoutMs / 1000} s`)), timeoutMs);
+        const stop = (): void => {
+          clearTimeout(timer);
+          reject(abort?.reason);
+        };
+        const timer = setTimeout(() => {
+          abort?.removeEventListener('abort', stop);
+          reject(new Error(`demo: no ${what} within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+        abort?.addEventListener('abort', stop, { once: true });
         const list = waiters.get(name) ?? [];
         list.push(() => {
           clearTimeout(timer);
+          abort?.removeEventListener('abort', stop);
           resolve();
         });
         waiters.set(name, list);
@@ -29,9 +39,10 @@ export function createSignals(timeoutMs: number): Signals {
 }
 
 /** Polls check every intervalMs until it is true (for database states nothing announces). */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<void> {
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, abort?: AbortSignal, intervalMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
+    abort?.throwIfAborted();
     if (Date.now() > deadline) throw new Error(`demo: timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }

@@ -2,10 +2,10 @@
  * Liveness and readiness of a relay, from its events and a cheap database check.
  *
  * - live: the process answers and the relay loop has not stopped (a relay not started yet is live).
- * - ready: the relay is running, its transport is not unavailable (from 'relay:transport-unavailable'
- *   until a publish reaches the broker again: an idle relay does not probe its broker), and the
- *   database answered within the last windowMs (a claim or settle that worked, a status read, or
- *   else a `SELECT 1` made now, bounded by timeoutMs).
+ * - ready: the relay is running, its transport is not unavailable (from 'relay:transport-unavailable',
+ *   or a failed connect at start, until a publish reaches the broker again: an idle relay does not
+ *   probe its broker), and the database answered within the last windowMs (a claim or settle
+ *   that worked, a status read, or else a `SELECT 1` made now, bounded by timeoutMs).
  */
 import type { Queryable } from '../db/queryable.js';
 import { isTransportUnavailableError, toError } from '../errors.js';
@@ -61,6 +61,11 @@ export function createRelayHealth(relay: Relay, options: { db: Queryable; window
     }),
     relay.on('relay:transport-recovered', () => {
       transportError = undefined;
+    }),
+    // The relay reports 'relay:transport-recovered' only after 'relay:transport-unavailable', not
+    // after a connect() at start that failed: a message the broker acknowledged proves it is back.
+    relay.on('relay:chunk-published', ({ topics }) => {
+      if (transportError !== undefined && topics.some((t) => t.published > 0)) transportError = undefined;
     }),
     relay.on('relay:batch-claimed', databaseOk),
     relay.on('relay:batch-settled', databaseOk),

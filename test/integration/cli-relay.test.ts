@@ -1,3 +1,4 @@
+import net from 'node:net';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutbox } from '../../src/outbox/enqueue.js';
@@ -64,6 +65,29 @@ describe('postbox relay', () => {
     // Signals sent together may be handled in either order.
     expect(result.stderr).toMatch(/"msg":"second SIG(INT|TERM): exiting now; leased messages are published again when their lease expires"/);
     expectNoSecrets(result);
+  });
+
+  it('serves /readyz 503 while the broker it started with is unreachable', async () => {
+    const schema = await freshSchema();
+    // A "broker" that hangs up on every connection.
+    const refusing = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+    const { port } = refusing.address() as net.AddressInfo;
+    const relay = startCli(['relay', '--schema', schema, '--metrics-port', '0', '--json'], {
+      env: { DATABASE_URL: DB_SECRET_URL, POSTBOX_RABBITMQ_URL: `amqp://guest:rabbit-secret@127.0.0.1:${port}` },
+    });
+    try {
+      const started = JSON.parse((await relay.waitForStdout(/^\{.*\}$/m, 'the start line'))[0]);
+      const ready = await fetch(`http://127.0.0.1:${started.metricsPort}/readyz`);
+      expect([ready.status, ((await ready.json()) as { transport: string }).transport]).toEqual([503, 'unavailable']);
+      relay.child.kill('SIGTERM');
+      const result = await relay.exited;
+      expect(result.code).toBe(0);
+      expectNoSecrets(result);
+    } finally {
+      if (relay.child.exitCode === null && relay.child.signalCode === null) relay.child.kill('SIGKILL');
+      await new Promise((resolve) => refusing.close(resolve));
+    }
   });
 
   it('refuses to start without a transport (exit 2), saying how to configure one', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectNoSecrets, runCli } from '../helpers/cli.js';
+import { expectNoSecrets, json, runCli } from '../helpers/cli.js';
 
 describe('postbox help and usage errors', () => {
   it('prints the overview with settings and exit codes, and each command\'s usage', async () => {
@@ -23,5 +23,21 @@ describe('postbox help and usage errors', () => {
     expect(group.code).toBe(2);
     expect(group.stderr).toContain('postbox dlq purge');
     for (const r of [command, flag, group]) expectNoSecrets(r);
+  });
+
+  it('lists a missing database URL with the other configuration problems, not after they are fixed', async () => {
+    const relay = await runCli(['relay', '--batch-size', '0', '--rabbitmq-url', 'amqp://guest:rabbit-secret@127.0.0.1:1']);
+    expect(relay.code).toBe(2);
+    expect(relay.stderr).toMatch(/: 2 problems\n  - relay\.batchSize: [^\n]*\n  - database\.url: is required: pass --database-url/);
+    const status = await runCli(['status', '--json', '--schema', 'Bad']);
+    expect(status.code).toBe(2);
+    expect(json(status).error.problems.map((p: { field: string }) => p.field)).toEqual(['database.schema', 'database.url']);
+    for (const r of [relay, status]) expectNoSecrets(r);
+  });
+
+  it('names the flag a bad broker list came from, down to the broker at fault', async () => {
+    const kafka = await runCli(['relay', '--database-url', 'postgres://app@127.0.0.1/app', '--kafka-brokers', '127.0.0.1:9092,broker-2']);
+    expect(kafka.code).toBe(2);
+    expect(kafka.stderr).toMatch(/  - transport\.brokers\[1\]: [^\n]* \(from --kafka-brokers\)\n/);
   });
 });

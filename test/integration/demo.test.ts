@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { DemoError, runDemo as runDemoInProcess } from '../../src/demo/index.js';
 import { DATABASE_URL, RABBITMQ_URL } from '../helpers/services.js';
 
 const run = promisify(execFile);
@@ -59,6 +62,35 @@ describe('npm run demo (the README\'s first command)', () => {
     expect(stdout).toMatch(/broker +RabbitMQ at amqp:\/\/(guest:)?\*\*\*@/);
     expect(stdout).not.toContain('guest:guest');
     expect(stdout).toMatch(/done +what the demo created on the services is removed/);
+  });
+
+  it('removes what it created on the services when interrupted mid-story (Ctrl+C)', async () => {
+    const interrupt = new AbortController();
+    let run: string | undefined;
+    const failure = await runDemoInProcess({
+      databaseUrl: DATABASE_URL,
+      broker: { type: 'rabbitmq', url: RABBITMQ_URL },
+      signal: interrupt.signal,
+      write: (line) => {
+        run ??= /schema demo_([0-9a-f]{6})/.exec(line)?.[1];
+        if (/relay +started/.test(line)) interrupt.abort();
+      },
+    }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(DemoError);
+    expect((failure as DemoError).message).toBe('interrupted before the end of the story');
+    expect(run).toBeDefined();
+
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    const connection = await amqp.connect(RABBITMQ_URL);
+    try {
+      expect((await pool.query('SELECT nspname FROM pg_namespace WHERE nspname = $1', [`demo_${run}`])).rows).toEqual([]);
+      const channel = await connection.createChannel();
+      channel.on('error', () => undefined);
+      await expect(channel.checkQueue(`demo.billing.${run}`)).rejects.toThrow(/NOT_FOUND/);
+    } finally {
+      await connection.close();
+      await pool.end();
+    }
   });
 
   it('exits 1 with what failed and how to fix it when a service is down, password redacted', async () => {

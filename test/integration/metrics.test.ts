@@ -11,14 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRabbitMQConnection, createRabbitMQTransport } from '../../adapters/rabbitmq/index.js';
 import { withTransaction } from '../../src/db/queryable.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/index.js';
+import { silentLogger } from '../../src/logger.js';
 import { createOutbox } from '../../src/outbox/enqueue.js';
-import type { Relay } from '../../src/relay/relay.js';
+import { createRelay, type Relay } from '../../src/relay/relay.js';
 import { useDatabase } from '../helpers/db.js';
 import { startCountedRelay, useCleanups, waitForRelayIdle } from '../helpers/e2e.js';
 import { DATABASE_URL } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 import { createAdmin, RABBITMQ_URL, randomName, type Admin } from '../conformance/rabbitmq-tools.js';
-import { FAST_POLICY, rowCount } from './fixtures/rabbitmq-kit.js';
+import { FAST_POLICY, FAST_RELAY, rowCount } from './fixtures/rabbitmq-kit.js';
 
 const { pool, freshSchema } = useDatabase();
 
@@ -35,14 +36,19 @@ const cleanups = useCleanups({ after: () => admin.cleanup() });
 const POLICIES = { ...FAST_POLICY, topics: { 'lost.#': { maxAttempts: 2, backoff: { initialMs: 10, maxMs: 10, jitter: 'none' as const } } } };
 
 /** events.# to an exchange with a bound queue; lost.# to an exchange that does not exist. */
-function rabbitTransport() {
+function rabbitTransport(url = RABBITMQ_URL) {
+  return rabbitSetup(url).transport;
+}
+
+function rabbitSetup(url: string) {
   const exchange = randomName('metrics-x');
   const queue = randomName('metrics-q');
   admin.track('exchange', exchange);
   admin.track('queue', queue);
   const connection = createRabbitMQConnection({
-    url: RABBITMQ_URL,
+    url,
     connectionName: randomName('metrics'),
+    reconnect: { initialMs: 20, maxMs: 100 },
     topology: {
       exchanges: [{ name: exchange, type: 'topic', durable: false }],
       queues: [{ name: queue, durable: false, bindings: [{ exchange, pattern: 'events.#' }] }],
@@ -54,7 +60,7 @@ function rabbitTransport() {
     routes: { 'events.#': { exchange }, 'lost.#': { exchange: randomName('metrics-missing') } },
   });
   cleanups.push(() => transport.close());
-  return transport;
+  return { transport, connection };
 }
 
 async function serve(options: { relay: Relay; pool: pg.Pool; schema: string }): Promise<MetricsServer & { get(path: string): Promise<{ status: number; body: string }> }> {
@@ -172,15 +178,42 @@ describe('relay metrics and health endpoints', () => {
     proxy.accept();
     await waitFor('/readyz to pass again', async () => (await server.get('/readyz')).status === 200);
   });
+
+  it('is not ready while the broker was unreachable at start, and ready once a message gets through', async () => {
+    const schema = await freshSchema();
+    const proxy = await startTcpProxy(new URL(RABBITMQ_URL), 5672);
+    cleanups.push(() => proxy.close());
+    proxy.refuse();
+    const url = new URL(RABBITMQ_URL);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const { transport, connection } = rabbitSetup(url.toString());
+    const relay = createRelay({ pool, schema, transport, logger: silentLogger, leaseMs: 5_000, policies: FAST_POLICY, ...FAST_RELAY });
+    const server = await serve({ relay, pool, schema });
+    await relay.start();
+    cleanups.push(() => relay.stop({ timeoutMs: 1_000 }));
+
+    const down = await server.get('/readyz');
+    expect([down.status, JSON.parse(down.body).transport]).toEqual([503, 'unavailable']);
+    expect(samples((await server.get('/metrics')).body).get('postbox_relay_transport_available')).toBe(0);
+
+    // The broker is back before any message needs it: the relay's first publish succeeds.
+    proxy.accept();
+    await waitFor('the connection to come back in the background', () => connection.isConnected);
+    await createOutbox({ schema }).enqueue(pool, { topic: 'events.back', payload: { n: 1 } });
+    await waitFor('the message to be published', async () => (await rowCount(pool, schema, 'outbox')) === 0);
+    const ready = await server.get('/readyz');
+    expect([ready.status, JSON.parse(ready.body)]).toEqual([200, { ok: true, relay: 'running', transport: 'available', database: 'reachable' }]);
+    expect(samples((await server.get('/metrics')).body).get('postbox_relay_transport_available')).toBe(1);
+  });
 });
 
-/** A TCP proxy to PostgreSQL that can drop every connection and refuse new ones. */
-async function startTcpProxy(target: URL): Promise<{ port: number; refuse(): void; accept(): void; close(): Promise<void> }> {
+/** A TCP proxy (to PostgreSQL, or RabbitMQ) that can drop every connection and refuse new ones. */
+async function startTcpProxy(target: URL, defaultPort = 5432): Promise<{ port: number; refuse(): void; accept(): void; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let refusing = false;
   const server = net.createServer((client) => {
     if (refusing) return void client.destroy();
-    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    const upstream = net.connect(Number(target.port || defaultPort), target.hostname);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('error', () => undefined).on('close', () => {

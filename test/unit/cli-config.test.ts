@@ -1,5 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine, COMMON_FLAGS, RELAY_FLAGS, TRANSPORT_FLAGS, UsageError } from '../../src/cli/args.js';
+import { loadInputs } from '../../src/cli/config/load.js';
 import { resolveConfig, type ResolveInput } from '../../src/cli/config/resolve.js';
 import type { Problem } from '../../src/errors.js';
 
@@ -151,5 +155,23 @@ describe('postbox flags', () => {
     expect(usage(['--rabbit-url', 'amqp://x'])).toBe('unknown flag --rabbit-url for postbox relay');
     expect(usage(['--schema'])).toBe('--schema needs a value');
     expect(usage(['extra'])).toBe('postbox relay does not take arguments: "extra"');
+  });
+});
+
+describe('postbox configuration: files', () => {
+  it('never quotes a config file that is not JSON, where a password may sit next to the mistake', async () => {
+    const problemIn = async (text: string): Promise<string> => {
+      const dir = mkdtempSync(join(tmpdir(), 'postbox-config-'));
+      writeFileSync(join(dir, 'postbox.config.json'), text);
+      const { problems } = await loadInputs({}, {}, dir);
+      expect(problems).toHaveLength(1);
+      return problems[0]!.message;
+    };
+    const singleQuoted = await problemIn(`{\n  "database": {\n    "url": 'postgres://app:Sup3rSecret@db/app'\n  }\n}\n`);
+    expect(singleQuoted).not.toMatch(/Sup3r|postgres/);
+    expect(singleQuoted).toBe("postbox.config.json is not valid JSON: Unexpected token ''' on line 3 (strings, passwords included, must be in double quotes)");
+    const unquoted = await problemIn('{"password": Sup3rSecret}');
+    expect(unquoted).not.toMatch(/Sup3r|"password"/);
+    expect(unquoted).toContain("Unexpected token 'S' on line 1");
   });
 });

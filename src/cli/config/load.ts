@@ -72,7 +72,7 @@ async function loadData(path: string, cwd: string, field: string, problems: Prob
     try {
       return JSON.parse(text) as unknown;
     } catch (error) {
-      return fail(`${shown} is not valid JSON: ${(error as Error).message}`);
+      return fail(`${shown} is not valid JSON: ${jsonSyntaxError((error as Error).message, text)}`);
     }
   }
   if (!['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'].includes(extension)) {
@@ -139,4 +139,19 @@ function nonEmpty(value: string | undefined): boolean {
 function displayPath(path: string, cwd: string): string {
   const shown = relative(cwd, path);
   return shown === '' || shown.startsWith('..') || isAbsolute(shown) ? path : shown;
+}
+
+/**
+ * V8 quotes up to 10 characters of the file on each side of an unexpected token
+ * (`Unexpected token ''', ..."password": 'hunter2"... is not valid JSON`): the text around a
+ * password written in single quotes or without quotes. Keep the token, give the line instead.
+ */
+export function jsonSyntaxError(message: string, text: string): string {
+  const quoted = /^(?:(.+?), )?(\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(message);
+  if (quoted === null) return message; // the other messages give a position, not the text
+  const [, token = 'not a JSON document', cut, excerpt] = quoted as unknown as [string, string | undefined, string | undefined, string];
+  const start = text.indexOf(excerpt);
+  const at = start < 0 ? -1 : cut !== undefined ? start + 10 : start;
+  const line = at < 0 ? '' : ` on line ${text.slice(0, at).split('\n').length}`;
+  return `${token}${line} (strings, passwords included, must be in double quotes)`;
 }
