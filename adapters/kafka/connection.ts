@@ -77,7 +77,10 @@ export function checkClientSource(input: Record<string, unknown>, problems: Prob
   if (input.brokers === undefined) return undefined;
   const brokers = checkBrokers(input.brokers, problems);
   checkOptional(input.clientId, isNonEmptyString, 'must be a non-empty string', 'clientId', problems);
-  checkOptional(input.ssl, (v) => isBoolean(v) || isRecord(v), 'must be true, false or tls.connect options', 'ssl', problems);
+  if (input.ssl !== undefined && !isBoolean(input.ssl) && !isRecord(input.ssl)) {
+    // Not echoed: a misplaced string here is likely key or certificate material.
+    problems.push({ field: 'ssl', message: `must be true, false or tls.connect options ({ ca, cert, key }), got ${Array.isArray(input.ssl) ? 'an array' : `a ${typeof input.ssl}`}` });
+  }
   checkSasl(input.sasl, problems);
   const isLogger = (v: unknown): boolean => isRecord(v) && ['debug', 'info', 'warn', 'error'].every((m) => typeof v[m] === 'function');
   checkOptional(input.logger, isLogger, 'must be a logger with debug, info, warn and error methods', 'logger', problems);

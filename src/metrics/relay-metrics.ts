@@ -78,7 +78,10 @@ export function createRelayMetrics(relay: Relay, options: RelayMetricsOptions): 
     db: options.pool,
     schema: options.schema ?? DEFAULT_SCHEMA,
     maxAgeMs: options.statusMaxAgeMs ?? 5_000,
-    timeoutMs: 10_000,
+    // Well inside Prometheus' default 10 s scrape timeout: a hung database shows as stale gauges
+    // and postbox_relay_database_reachable 0, not as a relay that stopped answering scrapes.
+    // The read goes on in the background and refreshes the gauges when it completes.
+    timeoutMs: 2_000,
     onRead: () => health.noteDatabaseOk(),
   });
 

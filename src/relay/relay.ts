@@ -296,7 +296,10 @@ export function createRelay(options: RelayOptions): Relay {
       if (loop !== undefined) throw new Error(`relay ${id} was already started; create a new relay to start again`);
       await store.heartbeat(info);
       if (isConnectable(transport)) {
-        await transport.connect().catch((error: unknown) => reportError('publish', error, 'relay: transport could not connect yet; will retry'));
+        await transport.connect().catch((error: unknown) => {
+          transportDownSince ??= Date.now();
+          reportError('publish', error, 'relay: transport could not connect yet; will retry');
+        });
       }
       cleanups.push(onEnqueued(config.schema, wake));
       if (config.listen) cleanups.push(listenForWakeups(config.pool, config.schema, wake, (error) => reportError('listen', error, 'relay: LISTEN connection failed; reconnecting')));

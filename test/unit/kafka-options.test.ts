@@ -123,4 +123,11 @@ describe('kafka options', () => {
       expect(total).toBeLessThanOrEqual(Math.max(initialRetryTime, budget / 2));
     }
   });
+
+  it('never echoes a misplaced ssl string, which may be key material', () => {
+    const key = '-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC';
+    const problems = problemsOf(() => createKafkaTransport({ brokers: ['127.0.0.1:9092'], ssl: key as never }));
+    expect(problems.map((p) => p.field)).toEqual(['ssl']);
+    expect(JSON.stringify(problems)).not.toContain('MIIE');
+  });
 });
