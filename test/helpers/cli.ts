@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { DATABASE_URL, RABBITMQ_URL } from './services.js';
 import { waitFor } from './wait.js';
 
@@ -49,8 +49,17 @@ export function startCli(args: readonly string[], options: CliOptions = {}): Run
     env: { PATH: process.env.PATH ?? '', HOME: home, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('close', () => running.delete(child));
   return new RunningCli(child);
 }
+
+/** Children still running when a test ends (it failed before stopping them) are killed, never left behind. */
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
 
 export function runCli(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, options).exited;
