@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOutbox } from '../../src/outbox/enqueue.js';
 import { DB_SECRET_URL, expectNoSecrets, startCli } from '../helpers/cli.js';
 import { uniqueName, useDatabase } from '../helpers/db.js';
-import { RABBITMQ_URL } from '../helpers/services.js';
+import { Redis } from 'ioredis';
+import { RABBITMQ_URL, REDIS_URL } from '../helpers/services.js';
+import { existingJobs } from './fixtures/bullmq-kit.js';
 import { waitFor } from '../helpers/wait.js';
 
 const { pool, freshSchema } = useDatabase();
@@ -48,6 +50,26 @@ describe('postbox relay', () => {
       expectNoSecrets(result);
     } finally {
       await channel.deleteQueue(queue);
+    }
+  });
+
+  it('publishes to BullMQ with --redis-url: one job per message, the job id the message id', async () => {
+    const schema = await freshSchema();
+    const queue = uniqueName('cli-bullmq');
+    const redis = new Redis(REDIS_URL);
+    try {
+      const [id] = await createOutbox({ schema }).enqueue(pool, [{ topic: queue, payload: { via: 'cli' } }]);
+      const relay = startCli(['relay', '--schema', schema, '--redis-url', REDIS_URL, '--log-level', 'warn'], { env: { DATABASE_URL: DB_SECRET_URL } });
+      await waitFor('the job in Redis', async () => (await existingJobs(redis, queue, [id!])).length === 1);
+      relay.child.kill('SIGTERM');
+      const result = await relay.exited;
+      expect(result.code).toBe(0);
+      expect((await pool.query(`SELECT count(*)::int AS n FROM "${schema}".outbox`)).rows[0].n).toBe(0);
+      expectNoSecrets(result);
+    } finally {
+      const keys = await redis.keys(`bull:${queue}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
     }
   });
 
