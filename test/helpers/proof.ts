@@ -14,6 +14,7 @@ import { FAST_RELAY, interleaved, smallPool, type Delivery } from '../integratio
 import type { Cleanup } from './e2e.js';
 import { seededRandom, withInjectedFaults } from './faults.js';
 import { orderViolations } from './order.js';
+import { RELAY_CHILD_APPLICATION } from '../integration/fixtures/relay-child-name.js';
 import { waitFor } from './wait.js';
 
 /** Ids of the outbox rows a relay holds a live lease on. */
@@ -69,6 +70,12 @@ export async function killRelayMidBatch(options: {
     );
     if (moment === 'too late') break;
     await options.kill(relay, 'SIGKILL');
+    // A statement the dead relay had sent still runs to its end (a settle that deletes published
+    // rows): count the leases it left only once its sessions are gone.
+    await waitFor('the killed relay\'s database sessions to end', async () => {
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [RELAY_CHILD_APPLICATION]);
+      return rows[0].n === 0;
+    });
     const leased = await leasedIds(pool, schema); // the dead relay was the only one
     kills.push({ leased: leased.length, sent: leased.filter((id) => delivered.has(id)) });
     threshold = delivered.size + options.killEvery;
