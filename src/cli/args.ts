@@ -83,11 +83,16 @@ export function parseCommandLine(command: string, argv: readonly string[], spec:
   return { flags: values as Flags, positionals };
 }
 
+/** parseArgs' messages, in postbox's words: the long flag name ('-y, --yes' names both), and what to do. */
 function describeParseError(error: Error & { code?: string }, command: string): string {
-  const option = /'(-{1,2}[^' ]+)/.exec(error.message)?.[1];
+  const named = /'((?:-[^-' ,]+, )?(-{1,2}[^' ]+))/.exec(error.message);
+  const option = named?.[2] ?? named?.[1];
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) return `unknown flag ${option} for postbox ${command}`;
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
-    return error.message.includes('argument missing') ? `${option} needs a value` : `${option} does not take a value`;
+    if (error.message.includes('argument missing') || error.message.includes('ambiguous')) {
+      return `${option} needs a value (a value starting with '-' goes as ${option}=-value)`;
+    }
+    return `${option} does not take a value`;
   }
   return error.message;
 }

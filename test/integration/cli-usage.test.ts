@@ -22,6 +22,13 @@ describe('postbox help and usage errors', () => {
     const group = await runCli(['dlq']);
     expect(group.code).toBe(2);
     expect(group.stderr).toContain('postbox dlq purge');
+    // A flag missing its value before the next flag, and a value given to a switch, say so by the long name.
+    const missing = await runCli(['dlq', 'purge', '--topic', '--yes']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("postbox: --topic needs a value (a value starting with '-' goes as --topic=-value)");
+    const switched = await runCli(['dlq', 'purge', '--yes=1']);
+    expect(switched.code).toBe(2);
+    expect(switched.stderr).toContain('postbox: --yes does not take a value\n');
     for (const r of [command, flag, group]) expectNoSecrets(r);
   });
 
