@@ -25,7 +25,8 @@ outbox again is skipped.
 
 ${FILTER_USAGE}
 
---json: { "count": N, "replayed": [{ "id", "outboxId" }] } (with --dry-run: "dryRun": true and the ids).
+--json: { "count": N, "replayed": [{ "id", "outboxId" }] } (with --dry-run: "dryRun": true and the ids;
+"idsTruncated": true when more than 100000 match).
 `,
   flags: { ...FILTER_FLAGS, 'dry-run': { type: 'boolean' }, 'new-ids': { type: 'boolean' }, 'page-size': { type: 'string' } },
   async run({ config, flags, json }) {
@@ -39,9 +40,16 @@ ${FILTER_USAGE}
         const matching = await dead.count(filter);
         const total = Math.min(matching, limit ?? matching);
         if (flags['dry-run']) {
-          const result = total === 0 ? { count: 0, replayed: [] } : await dead.replay({ ...filter, limit: Math.min(total, MAX_PER_CALL), dryRun: true });
-          if (json) printJson({ dryRun: true, count: result.count, ids: result.replayed.map((r) => r.id) });
-          else printLine(`would replay ${plural(result.count, 'dead letter')}${skippedNote(total, result.count)} (dry run: nothing changed)`);
+          // One dry-run call checks at most MAX_PER_CALL dead letters one by one; the rest are counted, not checked.
+          const checked = Math.min(total, MAX_PER_CALL);
+          const result = total === 0 ? { count: 0, replayed: [] } : await dead.replay({ ...filter, limit: checked, dryRun: true });
+          const unchecked = total - checked;
+          const count = result.count + unchecked;
+          if (json) printJson({ dryRun: true, count, ids: result.replayed.map((r) => r.id), ...(unchecked > 0 && { idsTruncated: true }) });
+          else {
+            const beyond = unchecked > 0 ? ` (the first ${checked} checked one by one, ${unchecked} more counted)` : '';
+            printLine(`would replay ${plural(count, 'dead letter')}${skippedNote(checked, result.count)}${beyond} (dry run: nothing changed)`);
+          }
           return ExitCode.Ok;
         }
         const replayed: Array<{ id: string; outboxId: string }> = [];
