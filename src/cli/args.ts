@@ -89,9 +89,9 @@ function describeParseError(error: Error & { code?: string }, command: string): 
   const option = named?.[2] ?? named?.[1];
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option !== undefined) return `unknown flag ${option} for postbox ${command}`;
   if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option !== undefined) {
-    if (error.message.includes('argument missing') || error.message.includes('ambiguous')) {
-      return `${option} needs a value (a value starting with '-' goes as ${option}=-value)`;
-    }
+    if (error.message.includes('argument missing')) return `${option} needs a value`;
+    // The next word starts with '-': another flag, most likely, or a value that must be attached.
+    if (error.message.includes('ambiguous')) return `${option} needs a value (a value starting with '-' goes as ${option}=-value)`;
     return `${option} does not take a value`;
   }
   return error.message;
