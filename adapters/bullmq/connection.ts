@@ -19,17 +19,15 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { redactUrl } from '../../src/redact.js';
-import { checkKnownFields, checkOptional, isPositiveInteger, isRecord, show, type Problems } from './validation.js';
+import { backoffDelayMs } from '../../src/retry/backoff.js';
+import { Jitter } from '../../src/retry/types.js';
+import type { ReconnectOptions } from '../shared/reconnect.js';
+import { checkOptional, isPositiveInteger, isRecord, show, type Problems } from './validation.js';
 
 /** A Redis URL (redis:// or rediss://), ioredis options, or an ioredis instance (duplicated, never closed). */
 export type BullMQConnection = string | RedisOptions | Redis;
 
-export interface ReconnectOptions {
-  /** First reconnect delay (before jitter). Default 100. */
-  readonly initialMs?: number;
-  /** Cap of the delay, which doubles per failed attempt. Default 5 000. */
-  readonly maxMs?: number;
-}
+export type { ReconnectOptions } from '../shared/reconnect.js';
 
 export type ConnectionSource =
   | { readonly kind: 'url'; readonly url: string }
@@ -103,21 +101,6 @@ function checkUrl(url: string, field: string, problems: Problems): boolean {
   return true;
 }
 
-export function checkReconnect(input: unknown, defaults: Required<ReconnectOptions>, problems: Problems): Required<ReconnectOptions> {
-  if (input === undefined) return defaults;
-  if (!isRecord(input)) {
-    problems.push({ field: 'reconnect', message: `must be an object { initialMs?, maxMs? }, got ${show(input)}` });
-    return defaults;
-  }
-  checkKnownFields(input, ['initialMs', 'maxMs'], 'reconnect', problems);
-  const okInitial = checkOptional(input.initialMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.initialMs', problems);
-  const okMax = checkOptional(input.maxMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.maxMs', problems);
-  const initialMs = (input.initialMs as number | undefined) ?? defaults.initialMs;
-  const maxMs = (input.maxMs as number | undefined) ?? defaults.maxMs;
-  if (okInitial && okMax && maxMs < initialMs) problems.push({ field: 'reconnect.maxMs', message: `must be >= initialMs (${initialMs}), got ${maxMs}` });
-  return Object.freeze({ initialMs, maxMs });
-}
-
 /** Structural check for an ioredis client (standalone or cluster). */
 export function isRedisInstance(value: unknown): value is Redis {
   const v = value as Partial<Redis> | null;
@@ -157,11 +140,9 @@ export interface FailFastSettings {
   readonly connectionName: string;
 }
 
-/** Capped exponential backoff with equal jitter: half the delay fixed, half random. */
+/** The core's capped exponential backoff, doubling, with equal jitter: half the delay fixed, half random. */
 export function reconnectDelayMs(reconnect: Required<ReconnectOptions>, attempt: number, random: () => number = Math.random): number {
-  const growths = Math.min(30, Math.max(0, attempt - 1));
-  const base = Math.min(reconnect.maxMs, reconnect.initialMs * 2 ** growths);
-  return Math.round(base / 2 + random() * (base / 2));
+  return backoffDelayMs({ ...reconnect, multiplier: 2, jitter: Jitter.Equal }, attempt, random);
 }
 
 function failFastOptions(settings: FailFastSettings): RedisOptions {

@@ -9,6 +9,7 @@
  * a route and without a queue of that name is returned by the broker and fails as unroutable.
  */
 import { ConfigError } from '../../src/errors.js';
+import { checkReconnect, type ReconnectOptions } from '../shared/reconnect.js';
 import { checkRouteTable } from '../shared/route-table.js';
 import type { RabbitMQConnection } from './connection.js';
 import { checkTopology, type Topology, type TopologyInput } from './topology.js';
@@ -24,12 +25,7 @@ import {
   type Problems,
 } from './validation.js';
 
-export interface ReconnectOptions {
-  /** Upper bound of the first delay (full jitter: the delay is random in [0, bound]). Default 100. */
-  readonly initialMs?: number;
-  /** Cap of the bound, which doubles after each failed attempt. Default 10 000. */
-  readonly maxMs?: number;
-}
+export type { ReconnectOptions } from '../shared/reconnect.js';
 
 export interface RabbitMQConnectionOptions {
   /** amqp://user:password@host:5672/vhost, amqps://..., or an amqplib connect object. Never logged unredacted. */
@@ -165,7 +161,7 @@ function checkConnectionFields(input: Record<string, unknown>, problems: Problem
       problems.push({ field: 'heartbeatSeconds', message: 'is also set in url; set the heartbeat in one place' });
     }
   }
-  const reconnect = checkReconnect(input.reconnect, problems);
+  const reconnect = checkReconnect(input.reconnect, RABBITMQ_DEFAULTS.reconnect, problems);
   checkOptional(input.connectTimeoutMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'connectTimeoutMs', problems);
   checkOptional(input.connectionName, (v) => typeof v === 'string', 'must be a string', 'connectionName', problems);
   const url = input.url as RabbitMQUrl;
@@ -178,24 +174,6 @@ function checkConnectionFields(input: Record<string, unknown>, problems: Problem
     connectTimeoutMs: (input.connectTimeoutMs as number | undefined) ?? RABBITMQ_DEFAULTS.connectTimeoutMs,
     connectionName: (input.connectionName as string | undefined) ?? RABBITMQ_DEFAULTS.connectionName,
   });
-}
-
-function checkReconnect(input: unknown, problems: Problems): Required<ReconnectOptions> {
-  const defaults = RABBITMQ_DEFAULTS.reconnect;
-  if (input === undefined) return defaults;
-  if (!isRecord(input)) {
-    problems.push({ field: 'reconnect', message: `must be an object { initialMs?, maxMs? }, got ${show(input)}` });
-    return defaults;
-  }
-  checkKnownFields(input, ['initialMs', 'maxMs'], 'reconnect', problems);
-  const okInitial = checkOptional(input.initialMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.initialMs', problems);
-  const okMax = checkOptional(input.maxMs, isPositiveInteger, 'must be a whole number of milliseconds > 0', 'reconnect.maxMs', problems);
-  const initialMs = (input.initialMs as number | undefined) ?? defaults.initialMs;
-  const maxMs = (input.maxMs as number | undefined) ?? defaults.maxMs;
-  if (okInitial && okMax && maxMs < initialMs) {
-    problems.push({ field: 'reconnect.maxMs', message: `must be >= initialMs (${initialMs}), got ${maxMs}` });
-  }
-  return Object.freeze({ initialMs, maxMs });
 }
 
 function checkRoutes(input: unknown, problems: Problems): ResolvedTransportOptions['routes'] {
