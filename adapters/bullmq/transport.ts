@@ -23,6 +23,7 @@ import { TransportUnavailableError, toError } from '../../src/errors.js';
 import { Header, type OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, PUBLISHED, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
+import { scatterGroupResults } from '../shared/batch-groups.js';
 import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import { classifyRedisError } from './classify.js';
 import { addFailed, badJson, noDestination, stopped, timedOut } from './failures.js';
@@ -218,11 +219,7 @@ export function createBullMQTransport(options: BullMQTransportOptions): BullMQTr
         const first = settled[0]!.results[0]!;
         throw unavailable('Redis refused every command (the connection is down)', first.ok ? undefined : first.error.cause);
       }
-      sending.forEach((group, g) => {
-        settled[g]!.results.forEach((result, j) => {
-          results[group.indexes[j]!] = result;
-        });
-      });
+      scatterGroupResults(results, sending, settled.map((s) => s.results));
       return results as PublishResult[];
     } finally {
       calls.end();

@@ -15,6 +15,7 @@ import { TransportUnavailableError, toError } from '../../src/errors.js';
 import { Header, type OutboxMessage } from '../../src/message.js';
 import { redactText } from '../../src/redact.js';
 import { failed, type Connectable, type PublishChunking, type PublishOptions, type PublishResult, type Transport } from '../../src/transport.js';
+import { scatterGroupResults } from '../shared/batch-groups.js';
 import { createCallsInFlight } from '../shared/calls-in-flight.js';
 import type { KafkaClientLike, KafkaProducerLike, ProducerRecord } from './client.js';
 import { boundedRetry, openClient, type ClientSource } from './connection.js';
@@ -141,11 +142,7 @@ export function createKafkaTransport(options: KafkaTransportOptions): KafkaTrans
         else group.messages.forEach((m, j) => (results[group.indexes[j]!] = failed(destinationNotFound(m, topic, target))));
       }
       const settled = sending.length === 0 ? [] : await sendGroups(ctx, sending, deadline, combined);
-      sending.forEach((group, g) => {
-        settled[g]?.forEach((result, j) => {
-          results[group.indexes[j]!] = result;
-        });
-      });
+      scatterGroupResults(results, sending, settled);
       return results as PublishResult[];
     } finally {
       calls.end();
