@@ -8,13 +8,14 @@
  * at a time, and nothing is persisted or shared between processes. Use it where RabbitMQ, Kafka or
  * Redis would only be in the way; test against the real one before production.
  */
-import { ErrorCode, PostboxError, TransportUnavailableError } from '../errors.js';
+import { ErrorCode, PostboxError } from '../errors.js';
 import type { Handler, Middleware } from '../consumer/types.js';
 import type { OutboxMessage } from '../message.js';
 import { compileRetryPolicies } from '../retry/policy.js';
 import type { RetryPoliciesInput } from '../retry/types.js';
 import { parsePattern } from '../topic.js';
-import { PUBLISHED, failed, type PublishResult, type Transport } from '../transport.js';
+import type { Transport } from '../transport.js';
+import { createMemoryTransport } from './memory-transport.js';
 import { InProcessQueue, type InProcessConsumerEvent, type InProcessDeadLetter } from './in-process-queue.js';
 
 export type { InProcessConsumerEvent, InProcessDeadLetter } from './in-process-queue.js';
@@ -65,10 +66,8 @@ export interface InProcessBroker {
 
 export function createInProcessBroker(options: InProcessBrokerOptions = {}): InProcessBroker {
   const queues = new Map<string, InProcessQueue>();
-  const published: OutboxMessage[] = [];
   const deadLetters: InProcessDeadLetter[] = [];
   const idleWaiters = new Set<() => void>();
-  let closed = false;
 
   const host = {
     policies: compileRetryPolicies(options.policies),
@@ -94,30 +93,22 @@ export function createInProcessBroker(options: InProcessBrokerOptions = {}): InP
     return queue;
   }
 
-  const transport: Transport = {
+  // The memory transport's publish (async acknowledgement, abort, close) with delivery to the bound queues.
+  const transport = createMemoryTransport({
     name: options.name ?? 'in-process',
-    async publish(batch, { signal }) {
-      if (closed) throw new TransportUnavailableError('in-process broker is closed');
-      await Promise.resolve(); // acknowledged asynchronously, as by a broker
-      return batch.map((message): PublishResult => {
-        if (signal.aborted) return failed(new PostboxError(ErrorCode.Stopped, 'publish aborted'));
-        const targets = [...queues.values()].filter((queue) => queue.accepts(message.topic));
-        if (targets.length === 0) {
-          return failed(new PostboxError(ErrorCode.Unroutable, `in-process broker: no queue is bound to topic ${JSON.stringify(message.topic)}`));
-        }
-        published.push(message);
-        for (const queue of targets) queue.push({ message, attempt: 1, history: [] });
-        return PUBLISHED;
-      });
+    deliver(message) {
+      const targets = [...queues.values()].filter((queue) => queue.accepts(message.topic));
+      if (targets.length === 0) {
+        return new PostboxError(ErrorCode.Unroutable, `in-process broker: no queue is bound to topic ${JSON.stringify(message.topic)}`);
+      }
+      for (const queue of targets) queue.push({ message, attempt: 1, history: [] });
+      return undefined;
     },
-    async close() {
-      closed = true;
-    },
-  };
+  });
 
   return {
     transport,
-    published,
+    published: transport.published,
     deadLetters,
     bind(consumer, topics) {
       bind(consumer, topics);
@@ -153,7 +144,7 @@ export function createInProcessBroker(options: InProcessBrokerOptions = {}): InP
       });
     },
     async close() {
-      closed = true;
+      await transport.close();
       for (const queue of queues.values()) {
         queue.clearTimers();
         await queue.stop();

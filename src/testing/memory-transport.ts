@@ -22,7 +22,16 @@ export interface MemoryTransport extends Transport {
   clear(): void;
 }
 
-export function createMemoryTransport(options: { readonly name?: string } = {}): MemoryTransport {
+export interface MemoryTransportOptions {
+  readonly name?: string;
+  /**
+   * Called for each message about to be acknowledged (after failWhen): hands it on (the
+   * in-process broker fans it out to its queues) or returns an Error that fails it instead.
+   */
+  readonly deliver?: (message: OutboxMessage) => Error | undefined;
+}
+
+export function createMemoryTransport(options: MemoryTransportOptions = {}): MemoryTransport {
   const published: OutboxMessage[] = [];
   const waiters = new Set<() => void>();
   let unavailable = false;
@@ -45,7 +54,7 @@ export function createMemoryTransport(options: { readonly name?: string } = {}):
       await Promise.resolve();
       const results: PublishResult[] = batch.map((message) => {
         if (signal.aborted) return failed(new PostboxError(ErrorCode.Stopped, 'publish aborted'));
-        const error = rule?.(message);
+        const error = rule?.(message) ?? options.deliver?.(message);
         if (error !== undefined) return failed(error);
         published.push(message);
         return PUBLISHED;
