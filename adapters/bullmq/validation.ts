@@ -1,5 +1,5 @@
 /** Option checks of this adapter: the shared ones (../shared/option-checks.ts) and BullMQ queue names. */
-import { show, type Problems } from '../shared/option-checks.js';
+import { show } from '../shared/option-checks.js';
 
 export * from '../shared/option-checks.js';
 

@@ -21,7 +21,7 @@ import { topicProblem } from '../../src/topic.js';
 import { encodeChannelRoute } from './channel-route.js';
 import { writeRouted } from './facade-writes.js';
 import { resolveFacadeOptions, type OutboxChannelOptions, type ResolvedFacadeOptions } from './facade-options.js';
-import { checkPublishOptions, type StoredPublishOptions } from './publish-options.js';
+import { checkPublishOptions } from './publish-options.js';
 import { MAX_SHORT_STRING_BYTES, show, type Problems } from './validation.js';
 
 export type { OutboxChannelOptions };

@@ -6,7 +6,7 @@ import { COMMON_FLAGS, ExitCode, RELAY_FLAGS, TRANSPORT_FLAGS } from './args.js'
 import type { Command } from './command.js';
 import { CONFIG_SUBJECT } from './config/resolve.js';
 import { databaseUrlProblems, explainDatabaseError, openDatabase } from './database.js';
-import { printJson, printLine } from './output.js';
+import { printLine } from './output.js';
 import { createTransport } from './transport.js';
 
 export const relayCommand: Command = {
