@@ -59,13 +59,10 @@ export function createRelayHealth(relay: Relay, options: { db: Queryable; window
     relay.on('relay:transport-unavailable', ({ error }) => {
       transportError = error;
     }),
+    // Also after a connect() at start that failed (reported below as a relay:error): the relay
+    // counts the transport as down from then on, until a publish() call gets an answer.
     relay.on('relay:transport-recovered', () => {
       transportError = undefined;
-    }),
-    // The relay reports 'relay:transport-recovered' only after 'relay:transport-unavailable', not
-    // after a connect() at start that failed: a message the broker acknowledged proves it is back.
-    relay.on('relay:chunk-published', ({ topics }) => {
-      if (transportError !== undefined && topics.some((t) => t.published > 0)) transportError = undefined;
     }),
     relay.on('relay:batch-claimed', databaseOk),
     relay.on('relay:batch-settled', databaseOk),
