@@ -4,6 +4,7 @@
  * of POSTBOX_RABBITMQ_URL, POSTBOX_KAFKA_BROKERS or POSTBOX_REDIS_URL run it against real services.
  */
 import { DemoError, demoOptionsFromEnv, runDemo } from '../src/demo/index.js';
+import { onStopSignals } from '../src/cli/stop-signals.js';
 import { redactText } from '../src/redact.js';
 
 // `npm run demo | head` closes stdout early: that is not a failure.
@@ -14,11 +15,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 
 // Ctrl+C ends the story early but still removes what it created on the services; a second one exits at once.
 const interrupt = new AbortController();
-const onSignal = (): void => {
-  if (interrupt.signal.aborted) process.exit(1);
-  interrupt.abort();
-};
-process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+const stopListening = onStopSignals({ first: () => interrupt.abort() });
 
 try {
   await runDemo({ ...demoOptionsFromEnv(process.env), signal: interrupt.signal });
@@ -27,7 +24,7 @@ try {
   if (error instanceof DemoError) process.stderr.write(`${error.hint}\n`);
   process.exitCode = 1;
 } finally {
-  process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+  stopListening();
 }
 // Everything is closed by now; should a client library still hold a handle open, do not hang on it.
 setTimeout(() => process.exit(), 5_000).unref();

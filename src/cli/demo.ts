@@ -2,6 +2,7 @@ import { ExitCode, type Flags } from './args.js';
 import type { Command } from './command.js';
 import type { Env } from './config/layers.js';
 import { printJson } from './output.js';
+import { onStopSignals } from './stop-signals.js';
 
 /** Every variable the demo reads a broker from: a broker flag replaces them all, so that it wins. */
 const BROKER_VARIABLES = ['POSTBOX_RABBITMQ_URL', 'RABBITMQ_URL', 'POSTBOX_KAFKA_BROKERS', 'KAFKA_BROKERS', 'POSTBOX_REDIS_URL', 'REDIS_URL'];
@@ -45,12 +46,12 @@ Exit codes: 0 the demo ran through, 1 it failed, 2 bad usage.
     const options = demo.demoOptionsFromEnv(demoEnv(flags, env));
     // Ctrl+C ends the story early but still removes what it created on the services; a second one exits at once.
     const interrupt = new AbortController();
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (interrupt.signal.aborted) process.exit(ExitCode.Failure);
-      process.stderr.write(`postbox demo: ${signal}: stopping, and removing what the demo created (send it again to exit at once)\n`);
-      interrupt.abort();
-    };
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    const stopListening = onStopSignals({
+      first(signal) {
+        process.stderr.write(`postbox demo: ${signal}: stopping, and removing what the demo created (send it again to exit at once)\n`);
+        interrupt.abort();
+      },
+    });
     try {
       // With --json the timeline goes to stderr, so that stdout holds only the result.
       const write = json ? { write: (line: string) => void process.stderr.write(`${line}\n`) } : {};
@@ -58,7 +59,7 @@ Exit codes: 0 the demo ran through, 1 it failed, 2 bad usage.
       if (json) printJson(result);
       return ExitCode.Ok;
     } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      stopListening();
     }
   },
 };

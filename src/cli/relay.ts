@@ -7,6 +7,7 @@ import type { Command } from './command.js';
 import { CONFIG_SUBJECT } from './config/resolve.js';
 import { databaseUrlProblems, explainDatabaseError, openDatabase } from './database.js';
 import { printLine } from './output.js';
+import { onStopSignals } from './stop-signals.js';
 import { createTransport } from './transport.js';
 
 export const relayCommand: Command = {
@@ -84,18 +85,15 @@ Exit codes: 0 stopped by a signal after a graceful stop, 1 failed to start or fo
 /** Resolves on the first SIGTERM/SIGINT; a second one exits at once. Listening starts now, before the relay starts. */
 function waitForStopSignal(logger: Logger): Promise<void> {
   return new Promise((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
+    onStopSignals({
+      first(signal) {
+        logger.info(`${signal}: stopping gracefully (send it again to exit at once)`);
+        resolve();
+      },
+      second(signal) {
         logger.warn(`second ${signal}: exiting now; leased messages are published again when their lease expires`);
-        process.exit(ExitCode.Failure);
-      }
-      logger.info(`${signal}: stopping gracefully (send it again to exit at once)`);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+      },
+    });
   });
 }
 
